@@ -1,0 +1,156 @@
+"""`StreetMap`: the compiled, immutable street network that agents live on.
+
+Everything is a numpy array indexed by node number ``0..n_nodes-1`` so that agent state can be
+kept as integer node indices and every rule can be applied to a whole population at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+
+@dataclass(frozen=True)
+class PlaceSet:
+    """Named places (hotspots, stations, rooms) snapped to street nodes.
+
+    ``catchment_indptr/indices`` is a CSR list: the nodes of place ``i`` are
+    ``catchment_indices[catchment_indptr[i]:catchment_indptr[i+1]]`` (nodes within the catchment
+    network distance). ``dist`` holds network distances (m) from each place's node to every node.
+    """
+
+    ids: tuple[str, ...]
+    names: tuple[str, ...]
+    node: np.ndarray  # int32 (P,)
+    snap_m: np.ndarray  # float32 (P,) distance from the given coordinate to the node
+    attrs: tuple[dict, ...]  # the remaining config fields (listed, footfall, status...)
+    catchment_indptr: np.ndarray
+    catchment_indices: np.ndarray
+    dist: np.ndarray  # float32 (P, N)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, place_id: str) -> int:
+        """Position of ``place_id``; raises KeyError listing valid ids."""
+        try:
+            return self.ids.index(place_id)
+        except ValueError:
+            raise KeyError(
+                f"unknown place {place_id!r}; valid: {', '.join(self.ids)}"
+            ) from None
+
+    def catchment(self, i: int) -> np.ndarray:
+        """Nodes within the catchment of place ``i``."""
+        return self.catchment_indices[self.catchment_indptr[i] : self.catchment_indptr[i + 1]]
+
+    def membership(self, n_nodes: int) -> sp.csr_matrix:
+        """Sparse (P, N) 0/1 matrix: row i marks the catchment nodes of place i."""
+        counts = np.diff(self.catchment_indptr)
+        rows = np.repeat(np.arange(len(self.ids)), counts)
+        data = np.ones(len(rows), dtype=np.float32)
+        return sp.csr_matrix((data, (rows, self.catchment_indices)), shape=(len(self.ids), n_nodes))
+
+
+@dataclass(frozen=True)
+class StreetMap:
+    """Compact street network in Belgian Lambert 72 (EPSG:31370) metres.
+
+    Adjacency is undirected CSR (``indptr``, ``indices``, ``length_m``). Node labels:
+    ``zone`` indexes ``zone_names``/``zone_ids``; ``commune`` indexes ``commune_names``.
+    """
+
+    name: str
+    source_hash: str
+    x: np.ndarray  # float64 (N,)
+    y: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    osmid: np.ndarray  # int64 (N,) original node ids
+    indptr: np.ndarray  # int32 (N+1,)
+    indices: np.ndarray  # int32 (2E,)
+    length_m: np.ndarray  # float32 (2E,)
+    zone: np.ndarray  # int8 (N,)
+    zone_ids: tuple[str, ...]
+    zone_names: tuple[str, ...]
+    commune: np.ndarray  # int16 (N,)
+    commune_names: tuple[str, ...]
+    node_population: np.ndarray  # float32 (N,) residents attributed to each node
+    hotspots: PlaceSet
+    stations: PlaceSet
+    rooms: PlaceSet
+    stats: dict = field(default_factory=dict)  # compile report (dropped nodes, fills...)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected street segments."""
+        return len(self.indices) // 2
+
+    @property
+    def street_km(self) -> float:
+        return float(self.length_m.sum() / 2 / 1000)
+
+    def neighbours(self, node: int) -> np.ndarray:
+        """Nodes adjacent to ``node``."""
+        return self.indices[self.indptr[node] : self.indptr[node + 1]]
+
+    @cached_property
+    def graph(self) -> sp.csr_matrix:
+        """Weighted undirected adjacency as a scipy CSR matrix (for csgraph routines)."""
+        n = self.n_nodes
+        return sp.csr_matrix((self.length_m, self.indices, self.indptr), shape=(n, n))
+
+    @cached_property
+    def kdtree(self) -> cKDTree:
+        return cKDTree(np.column_stack([self.x, self.y]))
+
+    @cached_property
+    def circuity(self) -> float:
+        """Ratio of network to straight-line distance, measured from the hotspots' distances."""
+        d = self.hotspots.dist if len(self.hotspots) else self.rooms.dist
+        src = self.hotspots.node if len(self.hotspots) else self.rooms.node
+        ratios = []
+        for i, s in enumerate(src):
+            eu = np.hypot(self.x - self.x[s], self.y - self.y[s])
+            ok = (eu > 300) & np.isfinite(d[i])
+            if ok.any():
+                ratios.append(np.median(d[i][ok] / eu[ok]))
+        return float(np.median(ratios)) if ratios else 1.3
+
+    def ball(self, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (indptr, indices) of nodes within ``radius_m`` straight-line metres of each node."""
+        lists = self.kdtree.query_ball_point(np.column_stack([self.x, self.y]), r=radius_m)
+        counts = np.fromiter((len(a) for a in lists), dtype=np.int64, count=len(lists))
+        indptr = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = np.fromiter(
+            (j for a in lists for j in a), dtype=np.int32, count=int(indptr[-1])
+        )
+        return indptr, indices
+
+    def ball_matrix(self, radius_m: float) -> sp.csr_matrix:
+        """Sparse (N, N) 0/1 matrix linking nodes within ``radius_m`` metres (straight line)."""
+        indptr, indices = self.ball(radius_m)
+        data = np.ones(len(indices), dtype=np.float32)
+        n = self.n_nodes
+        return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+
+    def nearest_node(self, x: float, y: float) -> tuple[int, float]:
+        """Nearest node to a projected point and its straight-line distance (m)."""
+        d, i = self.kdtree.query([x, y])
+        return int(i), float(d)
+
+    def zone_index(self, key: str) -> int:
+        """Index of a zone given its id (e.g. '5341') or name; KeyError lists valid ones."""
+        for i, (zid, zname) in enumerate(zip(self.zone_ids, self.zone_names, strict=True)):
+            if key in (zid, zname):
+                return i
+        raise KeyError(f"unknown police zone {key!r}; valid: {', '.join(self.zone_names)}")
