@@ -119,7 +119,9 @@ def _label_from_polygons(
     try:
         features = json.loads(Path(path).read_text(encoding="utf-8"))["features"]
     except (OSError, ValueError, KeyError) as exc:
-        raise MapError(f"cannot read commune polygons {path} ({exc}); pass a GeoJSON file") from None
+        raise MapError(
+            f"cannot read commune polygons {path} ({exc}); pass a GeoJSON file"
+        ) from None
     count = 0
     for feat in features:
         nis = str(feat.get("properties", {}).get("nis", ""))
@@ -152,8 +154,8 @@ def _snap_places(
         d, i = tree.query([px, py])
         if d > max_snap_m:
             raise MapError(
-                f"{kind[:-1]} {s.id!r} at ({s.lat:.5f}, {s.lon:.5f}) is {d:,.0f} m from the nearest "
-                f"street node (limit {max_snap_m:.0f} m): fix its coordinates or raise "
+                f"{kind[:-1]} {s.id!r} at ({s.lat:.5f}, {s.lon:.5f}) is {d:,.0f} m from the "
+                f"nearest street node (limit {max_snap_m:.0f} m): fix its coordinates or raise "
                 "map.max_snap_m"
             )
         nodes.append(int(i))
@@ -206,7 +208,7 @@ def compile_street_map(
     main = int(np.argmax(sizes))
     keep = labels == main
     share = keep.mean()
-    if share < min_component_share:
+    if share <= min_component_share:  # the kept component must be a strict majority
         raise MapError(
             f"the street graph is disconnected: its largest component holds only {share:.0%} of "
             f"{len(nodes)} nodes ({n_comp} components); use a connected street network"
@@ -267,4 +269,5 @@ def compile_street_map(
         stations=stations,
         rooms=rooms,
         stats=stats,
+        zone_officers=tuple(z.officers for z in zones),
     )

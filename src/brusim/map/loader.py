@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from brusim.errors import MapError
 from brusim.map import cache
@@ -24,7 +25,7 @@ from brusim.map.synthetic import synthetic_city
 from brusim.paths import cache_dir
 
 SOURCES = ("auto", "graphml", "osm", "download", "synthetic")
-COMPILER_VERSION = 1  # bump when compile output changes, to invalidate caches
+COMPILER_VERSION = 2  # bump when compile output changes, to invalidate caches
 
 
 @dataclass
@@ -32,7 +33,7 @@ class SyntheticSettings:
     size: int = 20
     spacing_m: float = 100.0
     seed: int = 0
-    hotspots: list = field(default_factory=lambda: [["central", 10, 10], ["west", 4, 10],
+    hotspots: list[Any] = field(default_factory=lambda: [["central", 10, 10], ["west", 4, 10],
                                                     ["east", 16, 10], ["north", 10, 16]])
     drop_share: float = 0.05
 

@@ -84,6 +84,7 @@ class StreetMap:
     stations: PlaceSet
     rooms: PlaceSet
     stats: dict = field(default_factory=dict)  # compile report (dropped nodes, fills...)
+    zone_officers: tuple[int, ...] = ()  # officers per zone (configs/places/communes.yaml)
 
     @property
     def n_nodes(self) -> int:
@@ -126,15 +127,17 @@ class StreetMap:
         return float(np.median(ratios)) if ratios else 1.3
 
     def ball(self, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """CSR (indptr, indices) of nodes within ``radius_m`` straight-line metres of each node."""
-        lists = self.kdtree.query_ball_point(np.column_stack([self.x, self.y]), r=radius_m)
-        counts = np.fromiter((len(a) for a in lists), dtype=np.int64, count=len(lists))
-        indptr = np.zeros(len(lists) + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        indices = np.fromiter(
-            (j for a in lists for j in a), dtype=np.int32, count=int(indptr[-1])
-        )
-        return indptr, indices
+        """CSR (indptr, indices) of nodes within ``radius_m`` straight-line metres of each node
+        (each node included in its own list)."""
+        n = self.n_nodes
+        pairs = self.kdtree.query_pairs(r=radius_m, output_type="ndarray")
+        rows = np.concatenate([pairs[:, 0], pairs[:, 1], np.arange(n)])
+        cols = np.concatenate([pairs[:, 1], pairs[:, 0], np.arange(n)])
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        return indptr, cols.astype(np.int32)
 
     def ball_matrix(self, radius_m: float) -> sp.csr_matrix:
         """Sparse (N, N) 0/1 matrix linking nodes within ``radius_m`` metres (straight line)."""

@@ -78,11 +78,13 @@ def synthetic_city(
             place_at("station_central", half, half - 1, type="rail", footfall=3),
             place_at("station_east", size - 3, half, type="metro", footfall=2),
         ],
-        "consumption_rooms": [place_at("room", half + 1, half + 1, status="open")],
+        # room ids match the Brussels ones so scenarios that open or close rooms work here too
+        "consumption_rooms": [place_at("gate", half + 1, half + 1, status="open"),
+                              place_at("ribaucourt", half + 1, size - 4, status="planned")],
     }
     zones = [
-        ZoneSpec("west_zone", 1, "West zone", 120, ("West zone",)),
-        ZoneSpec("east_zone", 2, "East zone", 120, ("East zone",)),
+        ZoneSpec("west_zone", 1, "West zone", 400, ("West zone",)),
+        ZoneSpec("east_zone", 2, "East zone", 400, ("East zone",)),
     ]
     communes = [
         CommuneSpec("90001", "Sudouest", "Zuidwest", 30_000, 1),

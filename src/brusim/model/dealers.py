@@ -1,0 +1,194 @@
+"""Dealers: crews with home turf choosing selling sites by weighing takings against risk.
+
+State lives in `DealerState` arrays; each rule is a function over the whole population.
+Displacement is not scripted: it is what happens when `choose_sites` finds a better site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brusim.model.spatial import Ball, euclid
+
+ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = 0, 1, 2, 3, 4
+STATUS_NAMES = ("active", "lying_low", "custody", "prison", "reserve")
+
+
+@dataclass
+class DealerState:
+    status: np.ndarray  # int8
+    node: np.ndarray  # int64 selling site (or last site while away)
+    crew: np.ndarray  # int32
+    shift_start: np.ndarray  # float hours
+    tolerance: np.ndarray  # individual multiplier on perceived risk
+    until: np.ndarray  # int64 step when lying low/custody/prison ends
+    decision_offset: np.ndarray  # int64, decisions when (step + offset) % interval == 0
+    lie_lows: np.ndarray  # int32 consecutive lie-lows
+    displaced_until: np.ndarray  # int64 step until which the dealer counts as displaced
+    crew_home: np.ndarray  # int64 (C,) home node of each crew
+    crew_hotspot: np.ndarray  # int32 (C,) hotspot index of each crew's turf, -1 if dispersed
+    crew_target: np.ndarray  # int32 (C,) target crew size
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+
+def init_dealers(
+    smap, cfg_pop, cfg_beh, hotspot_weights: np.ndarray, clock, rng: np.random.Generator
+) -> DealerState:
+    """Create crews at hotspots (by market weight) and dispersed sites, and place their members."""
+    n_active, n_reserve, n_crews = cfg_pop.n_dealers, cfg_pop.n_reserve_dealers, cfg_pop.n_crews
+    n = n_active + n_reserve
+    n_crews = max(1, n_crews)
+    n_dispersed = int(round(cfg_pop.dispersed_crew_share * n_crews))
+    n_hot = n_crews - n_dispersed
+    crew_hotspot = np.full(n_crews, -1, np.int32)
+    crew_home = np.zeros(n_crews, np.int64)
+    if n_hot > 0 and len(hotspot_weights):
+        # Largest-remainder allocation of crews to hotspots; every hotspot with weight > 0 gets
+        # one crew before any gets a second when there are enough crews.
+        w = hotspot_weights / hotspot_weights.sum()
+        order = np.argsort(-w, kind="stable")
+        alloc = np.floor(w * n_hot).astype(int)
+        for h in order[: n_hot - alloc.sum()]:
+            alloc[h] += 1
+        crew_hotspot[:n_hot] = np.repeat(np.arange(len(w)), alloc)[:n_hot]
+        for c in range(n_hot):
+            members = smap.hotspots.catchment(crew_hotspot[c])
+            crew_home[c] = rng.choice(members)
+    if n_dispersed:
+        w = smap.node_population.astype(float)
+        crew_home[n_hot:] = rng.choice(smap.n_nodes, size=n_dispersed, p=w / w.sum())
+    # Crew sizes: hotspot crews in proportion to their hotspot's weight, dispersed crews small.
+    crew_w = np.where(crew_hotspot >= 0, hotspot_weights[np.maximum(crew_hotspot, 0)]
+                      / np.maximum(np.bincount(crew_hotspot[crew_hotspot >= 0],
+                                               minlength=len(hotspot_weights))
+                                   [np.maximum(crew_hotspot, 0)], 1), 0.5) if len(
+        hotspot_weights) else np.ones(n_crews)
+    crew_w = np.maximum(crew_w, 1e-6)
+    crew = rng.choice(n_crews, size=n_active, p=crew_w / crew_w.sum()).astype(np.int32)
+    crew_target = np.bincount(crew, minlength=n_crews).astype(np.int32)
+    reserve_crew = rng.choice(n_crews, size=n_reserve, p=crew_w / crew_w.sum()).astype(np.int32)
+    crew = np.concatenate([crew, reserve_crew])
+    status = np.concatenate([np.full(n_active, ACTIVE), np.full(n_reserve, RESERVE)]).astype(
+        np.int8
+    )
+    near_home = Ball.build(smap, cfg_beh.market_radius_m)
+    node = near_home.sample(crew_home[crew], rng)
+    interval = clock.steps(cfg_beh.decision_minutes / 60)
+    return DealerState(
+        status=status,
+        node=node.astype(np.int64),
+        crew=crew,
+        shift_start=rng.uniform(10.0, 20.0, size=n),
+        tolerance=rng.lognormal(0.0, 0.3, size=n),
+        until=np.zeros(n, np.int64),
+        decision_offset=rng.integers(0, interval, size=n),
+        lie_lows=np.zeros(n, np.int32),
+        displaced_until=np.full(n, -1, np.int64),
+        crew_home=crew_home,
+        crew_hotspot=crew_hotspot,
+        crew_target=crew_target,
+    )
+
+
+def on_shift(d: DealerState, hour: float, shift_hours: float) -> np.ndarray:
+    """Mask of dealers whose daily selling hours include ``hour``."""
+    return (hour - d.shift_start) % 24.0 < shift_hours
+
+
+def perceived_risk(exposure: np.ndarray, half_saturation: float) -> np.ndarray:
+    """Map decayed police/arrest exposure to a perceived risk in [0, 1)."""
+    return exposure / (exposure + half_saturation)
+
+
+def site_utility(
+    candidates: np.ndarray,
+    current: np.ndarray,
+    dealer_crew: np.ndarray,
+    tolerance: np.ndarray,
+    demand_near: np.ndarray,
+    competitors_near: np.ndarray,
+    own_crew_near: np.ndarray,
+    exposure: np.ndarray,
+    sbd_cut: np.ndarray,
+    dist_m: np.ndarray,
+    beh,
+) -> np.ndarray:
+    """Utility of selling at each candidate site (rows: dealers, columns: candidates).
+
+    takings = demand / (1 + competitors) reduced by security by design, discounted by perceived
+    risk (exp(-risk_weight * risk)); minus the cost of moving and of contesting another crew's turf,
+    plus a small bonus for crew-mates nearby.
+    """
+    del current, dealer_crew
+    takings = demand_near / (1.0 + competitors_near) * (1.0 - sbd_cut)
+    risk = perceived_risk(exposure, beh.risk_half_saturation) * tolerance[:, None]
+    value = takings * np.exp(-beh.risk_weight * risk)
+    others = competitors_near - own_crew_near
+    contested = (others > 0.5) & (own_crew_near < 0.5)
+    return (
+        value
+        - beh.move_cost_per_km * dist_m / 1000.0
+        - beh.turf_penalty * contested * takings
+        + beh.crew_bonus * np.minimum(own_crew_near, 3.0)
+    )
+
+
+def candidate_sites(
+    d: DealerState,
+    who: np.ndarray,
+    awareness: Ball,
+    markets: np.ndarray,
+    smap,
+    n_candidates: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Candidate sites for dealers ``who``: current, home, a crew-mate's site, a known market in
+    reach, and random sites from the awareness space around the current and home sites."""
+    cur = d.node[who]
+    home = d.crew_home[d.crew[who]]
+    k_rand = max(n_candidates - 4, 2)
+    cols = [cur, home]
+    # a crew-mate's site: pick a random dealer of the same crew
+    crew_sorted = np.argsort(d.crew, kind="stable")
+    starts = np.searchsorted(d.crew[crew_sorted], d.crew[who], side="left")
+    ends = np.searchsorted(d.crew[crew_sorted], d.crew[who], side="right")
+    mate = crew_sorted[starts + (rng.random(len(who)) * (ends - starts)).astype(np.int64)]
+    cols.append(np.where(d.status[mate] == ACTIVE, d.node[mate], home))
+    # a known market within the awareness radius of the current site (word of mouth)
+    if len(markets):
+        dm = np.hypot(smap.x[cur][:, None] - smap.x[markets][None, :],
+                      smap.y[cur][:, None] - smap.y[markets][None, :])
+        ok = dm <= awareness.radius_m
+        score = np.where(ok, rng.random(dm.shape), -1.0)
+        pick = markets[np.argmax(score, axis=1)]
+        cols.append(np.where(ok.any(axis=1), pick, cur))
+    else:
+        cols.append(cur)
+    for j in range(k_rand):
+        base = cur if j % 2 == 0 else home
+        cols.append(awareness.sample(base, rng))
+    return np.column_stack(cols).astype(np.int64)
+
+
+def choose_sites(
+    d: DealerState,
+    who: np.ndarray,
+    cands: np.ndarray,
+    utility: np.ndarray,
+    beh,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pick each dealer's best candidate. Returns (new_site, moved mask, lie_low mask)."""
+    best = np.argmax(utility, axis=1)
+    rows = np.arange(len(who))
+    u_best = utility[rows, best]
+    u_cur = utility[:, 0]
+    new_site = cands[rows, best]
+    moved = (new_site != cands[:, 0]) & (u_best > u_cur + beh.switch_margin * np.abs(u_cur)
+                                         + 1e-9)
+    lie_low = u_best < beh.min_utility
+    new_site = np.where(moved & ~lie_low, new_site, cands[:, 0])
+    return new_site, moved & ~lie_low, lie_low

@@ -1,0 +1,96 @@
+"""Outreach workers (street workers of the prevention pillar) and consumption rooms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brusim.model.spatial import Ball
+
+
+@dataclass
+class OutreachState:
+    hotspot: np.ndarray  # int64 assigned hotspot index
+    node: np.ndarray  # int64 current node
+    on_shift: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return len(self.hotspot)
+
+
+def init_outreach(smap, n: int, hotspot_ids: list[str]) -> OutreachState:
+    """Workers assigned round-robin to the outreach hotspots, starting at the hotspot node."""
+    idx = np.array([smap.hotspots.index(h) for h in hotspot_ids], dtype=np.int64)
+    if len(idx) == 0:
+        idx = np.arange(min(len(smap.hotspots), 1), dtype=np.int64)
+    hotspot = idx[np.arange(n) % len(idx)] if len(idx) else np.zeros(n, np.int64)
+    node = smap.hotspots.node[hotspot].astype(np.int64) if n else np.zeros(0, np.int64)
+    return OutreachState(hotspot, node, np.zeros(n, bool))
+
+
+def outreach_contacts(
+    present_nodes: np.ndarray,
+    worker_nodes: np.ndarray,
+    contact_ball: Ball,
+    n_nodes: int,
+    contact_prob: float,
+    max_contacts: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Indices (into ``present_nodes``) of users contacted by workers standing at ``worker_nodes``.
+
+    A user present within the contact radius of a worker is contacted with ``contact_prob``;
+    each worker makes at most ``max_contacts`` contacts per step.
+    """
+    if len(worker_nodes) == 0 or len(present_nodes) == 0:
+        return np.zeros(0, np.int64)
+    covered = contact_ball.spread(worker_nodes, 1.0, n_nodes) > 0
+    near = np.flatnonzero(covered[present_nodes])
+    hit = near[rng.random(len(near)) < contact_prob]
+    cap = max_contacts * len(worker_nodes)
+    if len(hit) > cap:
+        hit = rng.choice(hit, size=cap, replace=False)
+    return np.sort(hit)
+
+
+@dataclass
+class Rooms:
+    """Consumption rooms: which are open when, their capacity and their network distances."""
+
+    node: np.ndarray
+    dist: np.ndarray  # (R, N)
+    open_: np.ndarray  # bool (R,) in the scenario at all
+    open_hour: np.ndarray
+    close_hour: np.ndarray
+    capacity: np.ndarray  # per hour
+    from_step: np.ndarray
+    used_this_hour: np.ndarray
+
+    def open_now(self, step: int, hour: float) -> np.ndarray:
+        within = (hour >= self.open_hour) & (hour < self.close_hour)
+        return self.open_ & within & (step >= self.from_step)
+
+
+def room_admissions(
+    rooms: Rooms,
+    purchase_nodes: np.ndarray,
+    willing: np.ndarray,
+    open_now: np.ndarray,
+    reach_m: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Room index used by each purchase (-1: none) given willingness, opening, reach, capacity."""
+    out = np.full(len(purchase_nodes), -1, np.int64)
+    if len(purchase_nodes) == 0 or not open_now.any():
+        return out
+    d = np.where(open_now[:, None], rooms.dist[:, purchase_nodes], np.inf)
+    nearest = np.argmin(d, axis=0)
+    ok = willing & (d[nearest, np.arange(len(purchase_nodes))] <= reach_m)
+    for r in np.unique(nearest[ok]):
+        cand = rng.permutation(np.flatnonzero(ok & (nearest == r)))
+        free = max(int(rooms.capacity[r] - rooms.used_this_hour[r]), 0)
+        took = cand[:free]
+        out[took] = r
+        rooms.used_this_hour[r] += len(took)
+    return out
