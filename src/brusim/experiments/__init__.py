@@ -1,0 +1,1 @@
+"""Running the model: single runs with their output folders, comparisons and sweeps."""

@@ -1,0 +1,55 @@
+"""Run manifests: everything needed to know how a result was produced and to reproduce it."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import brusim
+
+PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "osmnx", "networkx", "hydra-core",
+            "omegaconf", "matplotlib", "duckdb")
+
+
+def dependency_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    """The commit of the brusim source tree, if it is a git checkout."""
+    root = Path(brusim.__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def base_manifest(seed: int, streams: dict, map_hash: str, map_name: str) -> dict:
+    """Manifest fields known before the run starts."""
+    return {
+        "brusim_version": brusim.__version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "dependencies": dependency_versions(),
+        "seed": seed,
+        "rng_streams": streams,
+        "map": {"name": map_name, "source_sha256": map_hash},
+        "started": now_iso(),
+        "status": "running",
+    }
