@@ -137,6 +137,17 @@ def site_utility(
     )
 
 
+def crew_index(d: DealerState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dealers sorted by crew (stable order) and each crew's ``[start, end)`` in that order.
+
+    Valid until crews change (recruitment); callers cache it.
+    """
+    order = np.argsort(d.crew, kind="stable")
+    sorted_crew = d.crew[order]
+    crews = np.arange(len(d.crew_home))
+    return order, sorted_crew.searchsorted(crews, "left"), sorted_crew.searchsorted(crews, "right")
+
+
 def candidate_sites(
     d: DealerState,
     who: np.ndarray,
@@ -145,33 +156,42 @@ def candidate_sites(
     smap,
     n_candidates: int,
     rng: np.random.Generator,
+    crews: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Candidate sites for dealers ``who``: current, home, a crew-mate's site, a known market in
-    reach, and random sites from the awareness space around the current and home sites."""
+    reach, and random sites from the awareness space around the current and home sites.
+
+    ``crews`` is `crew_index(d)`, computed here when not given.
+    """
     cur = d.node[who]
-    home = d.crew_home[d.crew[who]]
+    crew = d.crew[who]
+    home = d.crew_home[crew]
     k_rand = max(n_candidates - 4, 2)
-    cols = [cur, home]
+    out = np.empty((len(who), 4 + k_rand), np.int64)
+    out[:, 0] = cur
+    out[:, 1] = home
     # a crew-mate's site: pick a random dealer of the same crew
-    crew_sorted = np.argsort(d.crew, kind="stable")
-    starts = np.searchsorted(d.crew[crew_sorted], d.crew[who], side="left")
-    ends = np.searchsorted(d.crew[crew_sorted], d.crew[who], side="right")
-    mate = crew_sorted[starts + (rng.random(len(who)) * (ends - starts)).astype(np.int64)]
-    cols.append(np.where(d.status[mate] == ACTIVE, d.node[mate], home))
-    # a known market within the awareness radius of the current site (word of mouth)
-    if len(markets):
-        dm = np.hypot(smap.x[cur][:, None] - smap.x[markets][None, :],
-                      smap.y[cur][:, None] - smap.y[markets][None, :])
-        ok = dm <= awareness.radius_m
-        score = np.where(ok, rng.random(dm.shape), -1.0)
-        pick = markets[np.argmax(score, axis=1)]
-        cols.append(np.where(ok.any(axis=1), pick, cur))
-    else:
-        cols.append(cur)
-    for j in range(k_rand):
-        base = cur if j % 2 == 0 else home
-        cols.append(awareness.sample(base, rng))
-    return np.column_stack(cols).astype(np.int64)
+    order, start, end = crew_index(d) if crews is None else crews
+    lo, size = start[crew], end[crew] - start[crew]
+    mate = order[lo + (rng.random(len(who)) * size).astype(np.int64)]
+    out[:, 2] = np.where(d.status[mate] == ACTIVE, d.node[mate], home)
+    out[:, 3] = known_market_near(cur, markets, awareness.radius_m, smap, rng)
+    # random sites around the current site (even columns) and the home site (odd columns)
+    base = np.stack([cur, home])[np.arange(k_rand) % 2]
+    out[:, 4:] = awareness.sample(base.ravel(), rng).reshape(k_rand, len(who)).T
+    return out
+
+
+def known_market_near(
+    cur: np.ndarray, markets: np.ndarray, radius_m: float, smap, rng: np.random.Generator
+) -> np.ndarray:
+    """A random known market within ``radius_m`` of each site in ``cur`` (the site if none)."""
+    if len(markets) == 0:
+        return cur
+    dm = np.hypot(smap.x[cur][:, None] - smap.x[markets], smap.y[cur][:, None] - smap.y[markets])
+    score = np.where(dm <= radius_m, rng.random(dm.shape), -1.0)
+    best = score.argmax(axis=1)
+    return np.where(score[np.arange(len(cur)), best] >= 0.0, markets[best], cur)
 
 
 def choose_sites(
@@ -192,3 +212,25 @@ def choose_sites(
     lie_low = u_best < beh.min_utility
     new_site = np.where(moved & ~lie_low, new_site, cands[:, 0])
     return new_site, moved & ~lie_low, lie_low
+
+
+def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Cells where sellers of at least two crews stand, and how many crews each holds.
+
+    ``cells``/``crews`` are per seller; crews are in ``[0, n_crews)``. Cells come out sorted.
+    """
+    keys = np.sort(cells.astype(np.int64) * n_crews + crews)
+    new_pair = np.empty(len(keys), bool)
+    new_pair[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=new_pair[1:])
+    pair_cell = keys[new_pair] // n_crews  # one entry per distinct (cell, crew), sorted by cell
+    first = np.empty(len(pair_cell), bool)
+    first[:1] = True
+    np.not_equal(pair_cell[1:], pair_cell[:-1], out=first[1:])
+    if first.all():
+        return pair_cell[:0], pair_cell[:0]
+    starts = first.nonzero()[0]
+    n_crews_in = np.diff(starts, append=len(pair_cell))
+    many = n_crews_in >= 2
+    return pair_cell[starts[many]], n_crews_in[many]

@@ -43,32 +43,44 @@ class EventLog:
     def __init__(self, path: Path | None = None, chunk_rows: int = 200_000):
         self.path = path
         self.chunk_rows = chunk_rows
-        self._parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # per add(): step, type, node (int32 copy), agent and other (int32 copies or scalars)
+        self._parts: list[tuple[int, int, np.ndarray, np.ndarray | int, np.ndarray | int]] = []
         self._pending = 0
         self._kept: list[pa.Table] = []
         self._writer: pq.ParquetWriter | None = None
         self.counts = np.zeros(len(EventType), dtype=np.int64)
 
     def add(self, step: int, etype: EventType, node, agent, other=None) -> None:
-        """Record events of one type at one step (array-like ``node``/``agent``/``other``)."""
-        node = np.atleast_1d(np.asarray(node, dtype=np.int32))
-        if len(node) == 0:
+        """Record events of one type at one step (array-like ``node``/``agent``/``other``).
+
+        ``agent`` and ``other`` may be scalars (the same for every event); ``other`` defaults
+        to -1. Arrays are copied, so callers may reuse them afterwards.
+        """
+        node = np.array(node, dtype=np.int32, ndmin=1)
+        n = len(node)
+        if n == 0:
             return
-        agent = np.broadcast_to(np.asarray(agent, dtype=np.int32), node.shape)
-        other = np.broadcast_to(np.asarray(-1 if other is None else other, np.int32), node.shape)
+        agent = _int32_column(agent)
+        other = -1 if other is None else _int32_column(other)
         self._parts.append((step, int(etype), node, agent, other))
-        self._pending += len(node)
-        self.counts[int(etype)] += len(node)
+        self._pending += n
+        self.counts[etype] += n
         if self._pending >= self.chunk_rows:
             self.flush()
 
     def _table(self) -> pa.Table:
-        steps = np.concatenate([np.full(len(p[2]), p[0], np.int32) for p in self._parts])
-        types = np.concatenate([np.full(len(p[2]), p[1], np.int8) for p in self._parts])
-        cols = [np.concatenate([p[k] for p in self._parts]) for k in (2, 3, 4)]
+        parts = self._parts
+        lengths = np.fromiter((len(p[2]) for p in parts), np.int64, len(parts))
+        steps = np.repeat(np.fromiter((p[0] for p in parts), np.int32, len(parts)), lengths)
+        types = np.repeat(np.fromiter((p[1] for p in parts), np.int8, len(parts)), lengths)
+        nodes = np.concatenate([p[2] for p in parts])
+        agents, others = (
+            np.concatenate([np.broadcast_to(p[k], (len(p[2]),)) for p in parts]).astype(np.int32)
+            for k in (3, 4)
+        )
         type_arr = pa.DictionaryArray.from_arrays(pa.array(types), pa.array(EVENT_NAMES))
-        return pa.Table.from_arrays([pa.array(steps), type_arr, *map(pa.array, cols)],
-                                    schema=SCHEMA)
+        cols = [pa.array(steps), type_arr, pa.array(nodes), pa.array(agents), pa.array(others)]
+        return pa.Table.from_arrays(cols, schema=SCHEMA)
 
     def flush(self) -> None:
         if not self._parts:
@@ -100,3 +112,10 @@ class EventLog:
         if not self._kept:
             return SCHEMA.empty_table()
         return pa.concat_tables(self._kept)
+
+
+def _int32_column(values) -> np.ndarray | int:
+    """A scalar as a Python int, anything else as an int32 array copy."""
+    if np.ndim(values) == 0:
+        return int(values)
+    return np.array(values, dtype=np.int32)

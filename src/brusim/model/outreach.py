@@ -37,21 +37,32 @@ def outreach_contacts(
     contact_prob: float,
     max_contacts: int,
     rng: np.random.Generator,
+    covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices (into ``present_nodes``) of users contacted by workers standing at ``worker_nodes``.
 
     A user present within the contact radius of a worker is contacted with ``contact_prob``;
-    each worker makes at most ``max_contacts`` contacts per step.
+    each worker makes at most ``max_contacts`` contacts per step. ``covered`` (optional) is
+    `covered_nodes` for ``worker_nodes``, for callers that keep it while workers stay put.
     """
     if len(worker_nodes) == 0 or len(present_nodes) == 0:
         return np.zeros(0, np.int64)
-    covered = contact_ball.spread(worker_nodes, 1.0, n_nodes) > 0
-    near = np.flatnonzero(covered[present_nodes])
+    if covered is None:
+        covered = covered_nodes(worker_nodes, contact_ball, n_nodes)
+    near = covered[present_nodes].nonzero()[0]
     hit = near[rng.random(len(near)) < contact_prob]
     cap = max_contacts * len(worker_nodes)
     if len(hit) > cap:
-        hit = rng.choice(hit, size=cap, replace=False)
-    return np.sort(hit)
+        hit = np.sort(rng.choice(hit, size=cap, replace=False))
+    return hit
+
+
+def covered_nodes(worker_nodes: np.ndarray, contact_ball: Ball, n_nodes: int) -> np.ndarray:
+    """Mask of the nodes within the contact radius of at least one worker."""
+    covered = np.zeros(n_nodes, bool)
+    nb, _ = contact_ball.gather(worker_nodes)
+    covered[nb] = True
+    return covered
 
 
 @dataclass
@@ -84,11 +95,15 @@ def room_admissions(
     out = np.full(len(purchase_nodes), -1, np.int64)
     if len(purchase_nodes) == 0 or not open_now.any():
         return out
-    d = np.where(open_now[:, None], rooms.dist[:, purchase_nodes], np.inf)
+    idx = willing.nonzero()[0]  # only willing buyers look for a room
+    if len(idx) == 0:
+        return out
+    d = np.where(open_now[:, None], rooms.dist[:, purchase_nodes[idx]], np.inf)
     nearest = np.argmin(d, axis=0)
-    ok = willing & (d[nearest, np.arange(len(purchase_nodes))] <= reach_m)
-    for r in np.unique(nearest[ok]):
-        cand = rng.permutation(np.flatnonzero(ok & (nearest == r)))
+    ok = d[nearest, np.arange(len(idx))] <= reach_m
+    idx, nearest = idx[ok], nearest[ok]
+    for r in np.unique(nearest):
+        cand = rng.permutation(idx[nearest == r])
         free = max(int(rooms.capacity[r] - rooms.used_this_hour[r]), 0)
         took = cand[:free]
         out[took] = r

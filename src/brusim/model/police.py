@@ -95,6 +95,37 @@ def deterrence(stop_minutes: np.ndarray, tau_minutes: float) -> np.ndarray:
     return 1.0 - np.exp(-np.asarray(stop_minutes) / tau_minutes)
 
 
+@dataclass(frozen=True)
+class PatrolSampler:
+    """Draws patrol nodes for many units in one call.
+
+    Group ``g`` (a zone, or the whole region) picks its node ``i`` with probability proportional
+    to ``weights[i]``. All groups share one sorted array ``g + cumulative share within g``, so
+    one ``searchsorted`` serves units of every group at once.
+    """
+
+    nodes: np.ndarray  # concatenated node lists of the groups
+    cum: np.ndarray  # g + normalised cumulative weight, per entry of ``nodes``
+    end: np.ndarray  # (G,) one past each group's last entry
+    size: np.ndarray  # (G,) nodes per group
+
+    @classmethod
+    def build(cls, groups: list[np.ndarray], weights: np.ndarray) -> PatrolSampler:
+        cums = []
+        for g, nodes in enumerate(groups):
+            c = np.cumsum(weights[nodes], dtype=np.float64)
+            share = c / c[-1] if len(c) and c[-1] > 0 else np.zeros(len(c))
+            cums.append(g + share)
+        size = np.array([len(nodes) for nodes in groups], np.int64)
+        return cls(np.concatenate(groups).astype(np.int64), np.concatenate(cums),
+                   np.cumsum(size), size)
+
+    def draw(self, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One weighted random node for each entry of ``group`` (groups must be non-empty)."""
+        pos = self.cum.searchsorted(group + rng.random(len(group)), side="right")
+        return self.nodes[np.minimum(pos, self.end[group] - 1)]
+
+
 # ---------------------------------------------------------------- deployment strategies
 
 

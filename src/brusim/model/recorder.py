@@ -28,13 +28,17 @@ STATE_METRICS = ("dealers_active", "users_searching")
 
 
 class Recorder:
-    """Accumulates per-node counts and folds them into areas at each recording interval."""
+    """Accumulates per-node counts and folds them into areas at each recording interval.
+
+    `add` only buffers ``(metric, nodes, weight)``; `flush` folds the buffered entries into the
+    areas (hotspot catchments, police zones, region) through a node -> areas table, so a
+    recording interval costs work in proportion to the events in it, not to the map size.
+    """
 
     def __init__(self, smap, record_every: int, step_hours: float):
         self.n = smap.n_nodes
         self.record_every = record_every
         self.step_hours = step_hours
-        self.acc = np.zeros((len(METRICS), self.n), dtype=np.float64)
         self.step_in_interval = 0
         hs = smap.hotspots
         self.area_kind = ["hotspot"] * len(hs) + ["zone"] * len(smap.zone_ids) + ["region"]
@@ -45,18 +49,39 @@ class Recorder:
         )
         region = sp.csr_matrix(np.ones((1, self.n)))
         self.membership = sp.vstack([hs.membership(self.n), zone_rows, region]).tocsr()
+        node_areas = self.membership.T.tocsr()  # (nodes, areas)
+        node_areas.sum_duplicates()
+        self._node_area_indptr = node_areas.indptr.astype(np.int64)
+        self._node_area_count = np.diff(self._node_area_indptr)
+        self._node_area = node_areas.indices.astype(np.int64)
+        self._node_area_weight = node_areas.data.astype(np.float64)
+        self._metric_ids: list[int] = []
+        self._nodes: list[np.ndarray] = []
+        self._weights: list[np.ndarray | float] = []
         self.area_rows: list[np.ndarray] = []
         self.area_steps: list[int] = []
         self.region_rows: list[np.ndarray] = []
         self.region_now = np.zeros(len(METRICS))
 
     def add(self, metric: str, nodes: np.ndarray, weight: float | np.ndarray = 1.0) -> None:
-        """Add ``weight`` at each of ``nodes`` for ``metric`` (this step)."""
-        if len(nodes) == 0:
+        """Add ``weight`` at each of ``nodes`` for ``metric`` (this step).
+
+        ``nodes`` is kept by reference until the next flush: pass a fresh array (as fancy
+        indexing returns), not one that will be modified in place.
+        """
+        n = len(nodes)
+        if n == 0:
             return
         k = INDEX[metric]
-        np.add.at(self.acc[k], nodes, weight)
-        self.region_now[k] += float(np.sum(np.broadcast_to(weight, np.shape(nodes))))
+        self._metric_ids.append(k)
+        self._nodes.append(nodes)
+        if isinstance(weight, np.ndarray):
+            weight = np.array(weight, dtype=np.float64)
+            self.region_now[k] += float(weight.sum())
+        else:
+            weight = float(weight)
+            self.region_now[k] += weight * n
+        self._weights.append(weight)
 
     def end_step(self, step: int) -> None:
         self.region_rows.append(self.region_now.copy())
@@ -68,13 +93,34 @@ class Recorder:
     def flush(self, step: int) -> None:
         if self.step_in_interval == 0:
             return
-        values = np.asarray(self.membership @ self.acc.T)  # (areas, metrics)
+        values = self._area_values()
         for m in STATE_METRICS:
             values[:, INDEX[m]] /= self.step_in_interval
         self.area_rows.append(values.astype(np.float32))
         self.area_steps.append(step + 1 - self.step_in_interval)
-        self.acc[:] = 0.0
+        self._metric_ids, self._nodes, self._weights = [], [], []
         self.step_in_interval = 0
+
+    def _area_values(self) -> np.ndarray:
+        """(areas, metrics) sums of the entries buffered since the last flush."""
+        n_areas, n_metrics = self.membership.shape[0], len(METRICS)
+        if not self._nodes:
+            return np.zeros((n_areas, n_metrics))
+        lengths = np.fromiter(map(len, self._nodes), np.int64, len(self._nodes))
+        nodes = np.concatenate(self._nodes)
+        metric = np.repeat(np.array(self._metric_ids, np.int64), lengths)
+        weight = np.concatenate([np.broadcast_to(w, (k,)) for w, k in
+                                 zip(self._weights, lengths, strict=True)])
+        # each entry counts once in every area its node belongs to
+        counts = self._node_area_count[nodes]
+        entry = np.repeat(np.arange(len(nodes)), counts)
+        ends = counts.cumsum()
+        pos = np.repeat(self._node_area_indptr[nodes] - ends + counts, counts) \
+            + np.arange(len(entry))
+        keys = self._node_area[pos] * n_metrics + metric[entry]
+        w = weight[entry] * self._node_area_weight[pos]
+        return np.bincount(keys, weights=w, minlength=n_areas * n_metrics).reshape(
+            n_areas, n_metrics)
 
     def region_frame(self) -> pd.DataFrame:
         """Region-wide metrics per step."""

@@ -1,8 +1,13 @@
-"""Vectorised spatial helpers over CSR neighbourhood lists (node -> nearby nodes)."""
+"""Vectorised spatial helpers over CSR neighbourhood lists (node -> nearby nodes).
+
+The helpers are called thousands of times per simulated week on small arrays, so they are
+written to keep the number of numpy calls per invocation low (the per-call overhead, not the
+arithmetic, dominates at these sizes).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,30 +21,46 @@ class Ball:
     radius_m: float
     indptr: np.ndarray
     indices: np.ndarray
+    counts: np.ndarray = field(init=False, repr=False, compare=False)  # list length per node
+    all_nonempty: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        counts = np.diff(self.indptr)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "all_nonempty", bool(len(counts) == 0 or counts.min() > 0))
 
     @classmethod
     def build(cls, smap: StreetMap, radius_m: float) -> Ball:
         indptr, indices = smap.ball(radius_m)
         return cls(radius_m, indptr, indices)
 
+    def gather_segments(
+        self, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Like `gather`, plus each row's start offset and length in the concatenated list."""
+        counts = self.counts[rows]
+        ends = counts.cumsum()
+        total = int(ends[-1]) if len(ends) else 0
+        if total == 0:
+            return np.zeros(0, np.int32), np.zeros(0, np.int64), ends - counts, counts
+        firsts = ends - counts
+        shift = np.repeat(self.indptr[rows] - firsts, counts)
+        seg = np.repeat(np.arange(len(rows)), counts)
+        return self.indices[shift + np.arange(total)], seg, firsts, counts
+
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Concatenated neighbour lists of ``rows`` and, for each entry, its position in rows."""
-        starts = self.indptr[rows]
-        counts = self.indptr[rows + 1] - starts
-        total = int(counts.sum())
-        if total == 0:
-            return np.zeros(0, np.int32), np.zeros(0, np.int64)
-        seg = np.repeat(np.arange(len(rows)), counts)
-        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-        return self.indices[np.repeat(starts, counts) + offsets], seg
+        nb, seg, _, _ = self.gather_segments(rows)
+        return nb, seg
 
     def spread(self, nodes: np.ndarray, weights: np.ndarray | float, n: int) -> np.ndarray:
         """Per-node sum of ``weights`` placed at ``nodes`` and spread to every node in the ball."""
         if len(nodes) == 0:
             return np.zeros(n)
         nb, seg = self.gather(nodes)
-        w = np.broadcast_to(np.asarray(weights, dtype=float), (len(nodes),))[seg]
-        return np.bincount(nb, weights=w, minlength=n)
+        if np.ndim(weights) == 0:
+            return np.bincount(nb, minlength=n) * float(weights)
+        return np.bincount(nb, weights=np.asarray(weights, dtype=float)[seg], minlength=n)
 
     def sum_at(self, field: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """For each row node, the sum of ``field`` over its ball."""
@@ -50,17 +71,21 @@ class Ball:
 
     def sample(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One uniformly random node from each row's ball (the row itself if the ball is empty)."""
-        starts = self.indptr[rows]
-        counts = self.indptr[rows + 1] - starts
+        counts = self.counts[rows]
         pick = (rng.random(len(rows)) * counts).astype(np.int64)
-        out = rows.astype(np.int64).copy()
+        if self.all_nonempty:
+            return self.indices[self.indptr[rows] + pick].astype(np.int64)
+        out = rows.astype(np.int64)
         ok = counts > 0
-        out[ok] = self.indices[starts[ok] + pick[ok]]
+        out[ok] = self.indices[self.indptr[rows[ok]] + pick[ok]]
         return out
 
 
 def segment_argmax(values: np.ndarray, seg: np.ndarray, n_seg: int) -> np.ndarray:
-    """Index (into ``values``) of the largest value within each segment; -1 for empty segments."""
+    """Index (into ``values``) of the largest value within each segment; -1 for empty segments.
+
+    ``seg`` may be in any order (see `contiguous_argmax` for the faster sorted case).
+    """
     out = np.full(n_seg, -1, dtype=np.int64)
     if len(values) == 0:
         return out
@@ -68,6 +93,23 @@ def segment_argmax(values: np.ndarray, seg: np.ndarray, n_seg: int) -> np.ndarra
     first = np.ones(len(order), bool)
     first[1:] = seg[order][1:] != seg[order][:-1]
     out[seg[order][first]] = order[first]
+    return out
+
+
+def contiguous_argmax(
+    values: np.ndarray, seg: np.ndarray, firsts: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """`segment_argmax` for contiguous segments, as returned by `Ball.gather_segments`.
+
+    Segment ``i`` is ``values[firsts[i] : firsts[i] + counts[i]]`` and ``seg`` labels each entry
+    with its segment. Ties go to the last maximal entry.
+    """
+    if len(values) == 0 or not counts.all():
+        return segment_argmax(values, seg, len(counts))
+    out = np.full(len(counts), -1, dtype=np.int64)
+    best = np.maximum.reduceat(values, firsts)
+    hits = (values == best[seg]).nonzero()[0]
+    out[seg[hits]] = hits
     return out
 
 

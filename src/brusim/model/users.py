@@ -59,16 +59,17 @@ def init_users(smap, cfg_pop, hotspot_weights: np.ndarray, rng: np.random.Genera
 
 def start_cravings(u: UserState, step: int, rate: float, rng: np.random.Generator) -> np.ndarray:
     """Idle users past their refractory time start searching with per-step probability ``rate``."""
-    cand = np.flatnonzero((u.status == IDLE) & (u.ready <= step))
+    cand = ((u.status == IDLE) & (u.ready <= step)).nonzero()[0]
     return cand[rng.random(len(cand)) < rate]
 
 
 def travel_steps(smap, a: np.ndarray, b: np.ndarray, beh, step_minutes: float) -> np.ndarray:
     """Steps to travel between nodes: walking for short trips, transit beyond a threshold."""
     d = euclid(smap, a, b) * smap.circuity
-    speed = np.where(d > beh.transit_above_m, beh.transit_speed_kmh, beh.walk_speed_kmh)
-    metres_per_step = speed * 1000.0 / 60.0 * step_minutes
-    return np.maximum(1, np.ceil(d / metres_per_step)).astype(np.int64)
+    walk = beh.walk_speed_kmh * 1000.0 / 60.0 * step_minutes  # metres per step
+    transit = beh.transit_speed_kmh * 1000.0 / 60.0 * step_minutes
+    steps = np.ceil(d / np.where(d > beh.transit_above_m, transit, walk))
+    return np.maximum(steps, 1).astype(np.int64)
 
 
 def pick_markets(
@@ -86,14 +87,13 @@ def pick_markets(
     """
     if len(markets) == 0 or len(origin) == 0:
         return np.full(len(origin), -1, np.int64)
-    d = np.hypot(smap.x[origin][:, None] - smap.x[markets][None, :],
-                 smap.y[origin][:, None] - smap.y[markets][None, :])
-    w = market_strength[None, :] * np.exp(-d / (search_radius_m / 2.0))
-    w[d > search_radius_m] = 0.0
-    if exclude_origin:
-        w[d < 1.0] = 0.0  # not the place that just failed
-    total = w.sum(axis=1)
-    cum = np.cumsum(w, axis=1)
+    d = np.hypot(smap.x[origin][:, None] - smap.x[markets],
+                 smap.y[origin][:, None] - smap.y[markets])
+    w = market_strength * np.exp(d * (-2.0 / search_radius_m))
+    reachable = (d <= search_radius_m) & (d >= 1.0) if exclude_origin else d <= search_radius_m
+    w *= reachable  # exclude_origin: not the place that just failed
+    cum = w.cumsum(axis=1)
+    total = cum[:, -1]
     r = rng.random(len(origin)) * total
-    idx = (cum < r[:, None]).sum(axis=1).clip(0, len(markets) - 1)
-    return np.where(total > 0, markets[idx], -1)
+    idx = (cum < r[:, None]).sum(axis=1)
+    return np.where(total > 0, markets[np.minimum(idx, len(markets) - 1)], -1)
