@@ -100,6 +100,37 @@ def map_plot(ctx: typer.Context,
     typer.echo(f"wrote {plot_street_map(smap, out)}")
 
 
+@app.command(context_settings=PASS_THROUGH)
+def compare(ctx: typer.Context,
+            config: Path = typer.Option(None, "--config", help="Comparison settings YAML "
+                                        "(e.g. experiments/midi_vs_spread/compare.yaml)."),
+            no_report: bool = typer.Option(False, "--no-report", help="Skip the report.")
+            ) -> None:
+    """Compare scenarios over common seeds: `brusim compare scenarios=[baseline,midi_plan]
+    replications=10 overrides=[weeks=12]`."""
+    from brusim.experiments.compare import load_settings, run_compare
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(config, list(ctx.args))
+        out = run_compare(settings)
+    except BrusimError as exc:
+        fail(str(exc))
+    typer.echo(f"comparison written to {out}")
+    if settings.report and not no_report:
+        _build_report(out, settings.languages)
+
+
+def _build_report(out: Path, languages: list[str]) -> None:
+    try:
+        from brusim.reports.brief import build_report
+    except ImportError:
+        return
+    for lang in languages:
+        for path in build_report(out, lang=lang):
+            typer.echo(f"report: {path}")
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -1,0 +1,289 @@
+"""`brusim compare`: several scenarios × the same seeds (common random numbers), in parallel,
+into one results folder of tidy tables (Parquet + DuckDB) and figures.
+
+Each (scenario, seed) run writes its own shard atomically; re-running the same comparison skips
+complete shards, so an interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from brusim.analysis import metrics as mt
+from brusim.analysis.windows import Windows, node_window_counts, weekly_series, window_totals
+from brusim.errors import ConfigError
+from brusim.io import write_json, write_parquet, write_text
+
+log = logging.getLogger(__name__)
+
+WEEKLY_METRICS = ("transactions", "dealer_hours", "public_use", "violent_incidents", "arrests",
+                  "police_hours", "outreach_contacts", "room_entries", "unserved_searches")
+SHARD_FILES = ("results.parquet", "weekly.parquet", "nodes.parquet")
+
+
+@dataclass
+class CompareSettings:
+    """What to compare. Every field can be set in a YAML file or as ``key=value``."""
+
+    scenarios: list[str] = field(default_factory=lambda: ["baseline", "midi_plan",
+                                                          "hotspot_strategy"])
+    baseline: str = "baseline"
+    replications: int = 10
+    first_seed: int = 0
+    n_jobs: int = -1
+    overrides: list[str] = field(default_factory=list)
+    config_name: str = "config"
+    out_dir: str | None = None
+    target: str = "gare_du_midi"
+    target_m: float = 400.0
+    buffer_inner_m: float = 400.0
+    buffer_outer_m: float = 1200.0
+    window_weeks: int | None = None
+    report: bool = True
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    question: str = ("If we concentrate police on Gare du Midi, or spread the same capacity over "
+                     "the hotspots, where does the market go?")
+
+
+def split_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``key=value`` arguments into comparison settings and Hydra overrides (the rest,
+    applied to every run, e.g. ``weeks=12`` or ``police.arrest_prob=0.02``)."""
+    names = set(CompareSettings.__dataclass_fields__)
+    settings = [a for a in args if a.split("=", 1)[0] in names]
+    return settings, [a for a in args if a not in settings]
+
+
+def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
+    """Settings from an optional YAML file plus ``key=value`` items; items that are not
+    comparison settings are Hydra overrides for every run."""
+    dotlist, run_overrides = split_args(list(args))
+    base = OmegaConf.structured(CompareSettings)
+    try:
+        if path is not None:
+            base = OmegaConf.merge(base, OmegaConf.load(path))
+        if dotlist:
+            base = OmegaConf.merge(base, OmegaConf.from_dotlist(list(dotlist)))
+    except Exception as exc:  # omegaconf validation errors
+        raise ConfigError(f"compare settings: {str(exc).splitlines()[0]}") from None
+    settings = OmegaConf.to_object(base)
+    settings.overrides = [*settings.overrides, *run_overrides]
+    if settings.baseline not in settings.scenarios:
+        settings.scenarios = [settings.baseline, *settings.scenarios]
+    if settings.replications < 1:
+        raise ConfigError("compare: replications must be at least 1")
+    return settings
+
+
+def scenario_overrides(label: str) -> list[str]:
+    """Hydra overrides for a scenario label; ``a+b`` composes scenario files a and b."""
+    parts = [p for p in label.split("+") if p]
+    if len(parts) == 1:
+        return [f"scenario={parts[0]}"]
+    return [f"scenario=[{','.join(parts)}]", f"scenario.name={label}"]
+
+
+def check_scenarios(labels: list[str]) -> None:
+    from brusim.paths import config_dir
+
+    valid = sorted(p.stem for p in (config_dir() / "scenario").glob("*.yaml"))
+    bad = sorted({p for label in labels for p in label.split("+") if p not in valid})
+    if bad:
+        raise ConfigError(f"unknown scenario(s) {bad}; valid: {', '.join(valid)}")
+
+
+def compose_run(settings: CompareSettings, scenario: str, seed: int):
+    from brusim.config.load import compose_config
+
+    return compose_config([*settings.overrides, *scenario_overrides(scenario), f"seed={seed}"],
+                          config_name=settings.config_name)
+
+
+# ------------------------------------------------------------------------------ one run
+
+
+def shard_dir(out: Path, scenario: str, seed: int) -> Path:
+    return out / "shards" / f"{scenario}__seed{seed:04d}"
+
+
+def shard_complete(path: Path) -> bool:
+    """A shard is complete when its manifest (written last) and all its tables exist."""
+    return (path / "manifest.json").exists() and all((path / f).exists() for f in SHARD_FILES)
+
+
+_MAP_CACHE: dict = {}
+
+
+def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) -> str:
+    """Run one (scenario, seed) and write its shard. Safe to call in a worker process."""
+    from brusim.map import load_street_map
+    from brusim.model import BrusselsMarketModel
+    from brusim.model.events import EVENT_NAMES
+    from brusim.model.model import map_settings
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    path = shard_dir(out, scenario, seed)
+    if shard_complete(path):
+        return "skipped"
+    cfg = compose_run(settings, scenario, seed)
+    key = OmegaConf.to_yaml(cfg.map)
+    if key not in _MAP_CACHE:
+        _MAP_CACHE.clear()
+        _MAP_CACHE[key] = load_street_map(map_settings(cfg.map))
+    smap = _MAP_CACHE[key]
+    model = BrusselsMarketModel(cfg, smap=smap)
+    model.run()
+    windows = Windows.for_run(cfg.scenario.intervention_week, cfg.weeks, cfg.burn_in_weeks,
+                              settings.window_weeks)
+    areas = model.area_metrics()
+    tag = {"scenario": scenario, "seed": seed}
+    results = window_totals(areas, windows).assign(**tag)
+    weekly = weekly_series(areas, WEEKLY_METRICS).assign(**tag)
+    events = model.events.to_table().to_pandas()
+    nodes = pd.concat([node_window_counts(events, windows, model.clock.steps_per_week, et)
+                       for et in ("transaction", "public_use", "violent_incident")])
+    nodes = nodes.assign(**tag)
+    path.mkdir(parents=True, exist_ok=True)
+    write_parquet(path / "results.parquet", results)
+    write_parquet(path / "weekly.parquet", weekly)
+    write_parquet(path / "nodes.parquet", nodes)
+    write_text(path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    write_json(path / "manifest.json", {
+        **tag, "windows": {"before": windows.before, "after": windows.after},
+        "steps": model.t, "map_source_sha256": smap.source_hash,
+        "event_counts": {k: int(v) for k, v in zip(EVENT_NAMES, model.events.counts,
+                                                    strict=True)},
+    })
+    return "done"
+
+
+# ------------------------------------------------------------------------------ all runs
+
+
+def default_out_dir() -> Path:
+    return Path("results") / "compare" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
+    """Run every scenario × seed (resuming complete shards), then combine and analyse."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    from brusim.map import load_street_map
+    from brusim.model.model import map_settings
+
+    check_scenarios(settings.scenarios)
+    out = Path(settings.out_dir) if settings.out_dir else default_out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
+    # validate every scenario's config and compile the map once, before any worker starts
+    for scen in settings.scenarios:
+        cfg = compose_run(settings, scen, settings.first_seed)
+    load_street_map(map_settings(cfg.map))
+    seeds = list(range(settings.first_seed, settings.first_seed + settings.replications))
+    tasks = [(s, k) for k in seeds for s in settings.scenarios]
+    todo = [t for t in tasks if not shard_complete(shard_dir(out, *t))]
+    if len(todo) < len(tasks):
+        log.info("resuming: %d of %d runs already complete", len(tasks) - len(todo), len(tasks))
+    if todo:
+        jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(
+            delayed(run_shard)(settings, s, k, out) for s, k in todo)
+        bar = tqdm(jobs, total=len(todo), desc="runs", unit="run", disable=not progress)
+        for _ in bar:
+            pass
+    combine(out, settings)
+    return out
+
+
+def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
+    """Concatenate the shards of the requested scenarios and seeds."""
+    tables: dict[str, list[pd.DataFrame]] = {f: [] for f in SHARD_FILES}
+    seeds = range(settings.first_seed, settings.first_seed + settings.replications)
+    missing = []
+    for scen in settings.scenarios:
+        for k in seeds:
+            path = shard_dir(out, scen, k)
+            if not shard_complete(path):
+                missing.append(f"{scen}/seed {k}")
+                continue
+            for f in SHARD_FILES:
+                tables[f].append(pd.read_parquet(path / f))
+    if missing:
+        raise ConfigError(f"{len(missing)} runs missing from {out} (e.g. {missing[0]}); "
+                          "run the same compare command again to finish them")
+    return {f.removesuffix(".parquet"): pd.concat(v, ignore_index=True)
+            for f, v in tables.items()}
+
+
+def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
+    """Build the analysis tables, the DuckDB file and the figures from the shards."""
+    from brusim.map import load_street_map
+    from brusim.model.model import map_settings
+
+    raw = read_shards(out, settings)
+    cfg = compose_run(settings, settings.baseline, settings.first_seed)
+    smap = load_street_map(map_settings(cfg.map))
+    change = mt.before_after_change(raw["results"])
+    tables = {
+        "results": raw["results"],
+        "weekly": raw["weekly"],
+        "nodes": raw["nodes"],
+        "change": change,
+        "summary": mt.summarise(change),
+        "paired": mt.paired_vs_baseline(change, settings.baseline),
+        "paired_change": mt.paired_vs_baseline(change, settings.baseline, column="change"),
+    }
+    try:
+        target = smap.hotspots.index(settings.target)
+    except KeyError as exc:
+        raise ConfigError(f"compare target: {exc.args[0]}") from None
+    sales = raw["nodes"][raw["nodes"]["event"] == "transaction"]
+    disp = mt.displacement(sales, smap.hotspots.dist[target], settings.target_m,
+                           (settings.buffer_inner_m, settings.buffer_outer_m))
+    tables["displacement"] = disp
+    tables["displacement_summary"] = mt.displacement_summary(disp)
+    tables["concentration"] = mt.concentration(sales, smap.n_nodes)
+    for name, df in tables.items():
+        write_parquet(out / f"{name}.parquet", df)
+    write_duckdb(out / "results.duckdb", tables)
+    from brusim.reports.compare_figures import make_figures
+
+    make_figures(out, tables, smap, settings, cfg)
+    write_json(out / "manifest.json", compare_manifest(settings, cfg, smap))
+    return tables
+
+
+def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Write every table into a fresh DuckDB file (built aside, then moved into place)."""
+    import duckdb
+
+    tmp = path.with_suffix(".duckdb.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        for name, df in tables.items():
+            con.register("df_view", df)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM df_view")
+            con.unregister("df_view")
+    finally:
+        con.close()
+    shutil.move(tmp, path)
+
+
+def compare_manifest(settings: CompareSettings, cfg, smap) -> dict:
+    import hashlib
+
+    from brusim.experiments.manifest import base_manifest
+
+    blob = OmegaConf.to_yaml(OmegaConf.structured(settings)) + OmegaConf.to_yaml(cfg)
+    m = base_manifest(settings.first_seed, {}, smap.source_hash, smap.name)
+    m.update(status="complete", scenarios=settings.scenarios, replications=settings.replications,
+             weeks=float(cfg.weeks), intervention_week=float(cfg.scenario.intervention_week),
+             config_hash=hashlib.sha256(blob.encode()).hexdigest()[:12])
+    return m

@@ -1,0 +1,175 @@
+"""Figures of a scenario comparison, readable when projected: change maps, hotspot time series
+with CI bands, displacement quotients with their interpretation bands, police hours per unit
+of reduction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from brusim.reports.run_figures import KEY_HOTSPOTS, _figure, plot_node_map
+
+SCENARIO_COLORS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00",
+                   "#56B4E9", "#F0E442")
+
+
+def scenario_colors(scenarios: list[str]) -> dict[str, str]:
+    return {s: SCENARIO_COLORS[i % len(SCENARIO_COLORS)] for i, s in enumerate(scenarios)}
+
+
+def make_figures(out: Path, tables: dict[str, pd.DataFrame], smap, settings, cfg) -> list[Path]:
+    """Write every comparison figure into ``out/figures`` and return the paths."""
+    fig_dir = out / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    paths = [plot_hotspot_series(tables["weekly"], fig_dir / "hotspot_timeseries.png",
+                                 settings.scenarios, float(cfg.scenario.intervention_week),
+                                 dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True)))]
+    paths.append(plot_displacement(tables["displacement_summary"],
+                                   fig_dir / "displacement_wdq.png", settings))
+    paths.append(plot_police_cost(tables["change"], fig_dir / "police_hours_per_reduction.png",
+                                  settings))
+    sales = tables["nodes"][tables["nodes"]["event"] == "transaction"]
+    for scen in settings.scenarios:
+        paths.append(plot_scenario_map(sales, smap, scen, fig_dir / f"dealing_{scen}.png"))
+        if scen != settings.baseline:
+            paths.append(plot_change_map(sales, smap, scen, settings.baseline,
+                                         fig_dir / f"change_{scen}.png"))
+    return paths
+
+
+def mean_after(nodes: pd.DataFrame, scenario: str, n_nodes: int) -> np.ndarray:
+    """Mean after-window count per node over the scenario's seeds."""
+    sel = nodes[(nodes["scenario"] == scenario) & (nodes["window"] == "after")]
+    n_seeds = max(nodes.loc[nodes["scenario"] == scenario, "seed"].nunique(), 1)
+    counts = np.bincount(sel["node"].to_numpy(), weights=sel["count"].to_numpy(),
+                         minlength=n_nodes)
+    return counts / n_seeds
+
+
+def plot_scenario_map(nodes, smap, scenario: str, path: Path) -> Path:
+    values = mean_after(nodes, scenario, smap.n_nodes)
+    return plot_node_map(smap, values, path,
+                         title=f"Where dealing was (after window): {scenario}",
+                         label="transactions per node (mean over seeds)")
+
+
+def plot_change_map(nodes, smap, scenario: str, baseline: str, path: Path) -> Path:
+    diff = mean_after(nodes, scenario, smap.n_nodes) - mean_after(nodes, baseline, smap.n_nodes)
+    return plot_node_map(smap, diff, path, diverging=True,
+                         title=f"Where dealing moved: {scenario} minus {baseline} (after window)",
+                         label="change in transactions per node (red: more)")
+
+
+def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
+                        intervention_week: float, names: dict[str, str],
+                        metric: str = "transactions") -> Path:
+    """Weekly metric at the key hotspots, mean and 95% CI band over seeds, per scenario."""
+    hs = [h for h in KEY_HOTSPOTS if h in set(weekly["area"].astype(str))]
+    colors = scenario_colors(scenarios)
+    fig = _figure(14, 8)
+    axes = fig.subplots(2, 3, sharex=True).ravel()
+    for ax, h in zip(axes, hs, strict=False):
+        sub = weekly[weekly["area"].astype(str) == h]
+        for scen in scenarios:
+            g = sub[sub["scenario"] == scen].groupby("week")[metric]
+            mean, sem, n = g.mean(), g.sem(), g.count()
+            half = sem * stats.t.ppf(0.975, np.maximum(n - 1, 1))
+            ax.plot(mean.index, mean, color=colors[scen], lw=1.8, label=scen)
+            ax.fill_between(mean.index, mean - half.fillna(0), mean + half.fillna(0),
+                            color=colors[scen], alpha=0.18, lw=0)
+        ax.axvline(intervention_week, color="grey", ls="--", lw=1)
+        ax.set_title(names.get(h, h), fontsize=13)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=10)
+    for ax in axes[len(hs):]:
+        ax.set_visible(False)
+    for ax in axes[3:]:
+        ax.set_xlabel("week", fontsize=11)
+    axes[0].set_ylabel(f"{metric} per week", fontsize=11)
+    axes[3].set_ylabel(f"{metric} per week", fontsize=11)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(scenarios), fontsize=12,
+               frameon=False)
+    fig.suptitle("Transactions at key hotspots (mean and 95% CI over seeds; dashed: "
+                 "intervention start)", fontsize=14)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.savefig(path, dpi=120)
+    return path
+
+
+WDQ_BANDS = ((-3, -1, "#f4c7c3", "displacement > gain"),
+             (-1, 0, "#fce8b2", "displacement < gain"),
+             (0, 1, "#d9ead3", "diffusion of benefits"),
+             (1, 3, "#b6d7a8", "diffusion > gain"))
+
+
+def plot_displacement(summary: pd.DataFrame, path: Path, settings) -> Path:
+    """Mean WDQ per scenario with 95% CI, over the standard interpretation bands."""
+    df = summary[summary["scenario"] != settings.baseline]
+    fig = _figure(10, 5.5)
+    ax = fig.add_subplot()
+    for lo, hi, color, label in WDQ_BANDS:
+        ax.axhspan(lo, hi, color=color, alpha=0.8, lw=0)
+        ax.text(len(df) - 0.45, (max(lo, -2.9) + min(hi, 2.9)) / 2, label, fontsize=10,
+                va="center", ha="right", color="#444444")
+    x = np.arange(len(df))
+    y = df["wdq"].to_numpy(dtype=float)
+    lo = y - df["wdq_lo"].to_numpy(dtype=float)
+    hi = df["wdq_hi"].to_numpy(dtype=float) - y
+    ok = np.isfinite(y)
+    ax.errorbar(x[ok], y[ok], yerr=[np.nan_to_num(lo[ok]), np.nan_to_num(hi[ok])], fmt="o",
+                color="black", ms=8, capsize=6, lw=2)
+    for xi in x[~ok]:
+        ax.text(xi, 0, "undefined", ha="center", fontsize=10)
+    ax.set_xticks(x, df["scenario"], fontsize=12)
+    ax.set_xlim(-0.6, len(df) - 0.4)
+    ax.set_ylim(-3, 3)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel("Weighted Displacement Quotient", fontsize=12)
+    ax.set_title(f"Displacement around {settings.target} (buffer {settings.buffer_inner_m:.0f}-"
+                 f"{settings.buffer_outer_m:.0f} m)", fontsize=13, loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def police_cost_table(change: pd.DataFrame, settings) -> pd.DataFrame:
+    """Extra police unit-hours (region, after window) per transaction removed at the target,
+    relative to the baseline, per scenario (mean over seeds)."""
+    after = change.set_index(["scenario", "seed", "area", "metric"])["after"]
+    rows = []
+    for scen in settings.scenarios:
+        if scen == settings.baseline:
+            continue
+        extra = (after.xs((scen, "region", "police_hours"), level=(0, 2, 3))
+                 - after.xs((settings.baseline, "region", "police_hours"), level=(0, 2, 3)))
+        reduction = (after.xs((settings.baseline, settings.target, "transactions"),
+                              level=(0, 2, 3))
+                     - after.xs((scen, settings.target, "transactions"), level=(0, 2, 3)))
+        rows.append({"scenario": scen, "extra_police_hours": float(extra.mean()),
+                     "transactions_removed_at_target": float(reduction.mean()),
+                     "hours_per_transaction_removed": float(extra.mean() / reduction.mean())
+                     if reduction.mean() > 0 else np.nan})
+    return pd.DataFrame(rows)
+
+
+def plot_police_cost(change: pd.DataFrame, path: Path, settings) -> Path:
+    df = police_cost_table(change, settings)
+    fig = _figure(10, 5.5)
+    ax = fig.add_subplot()
+    colors = scenario_colors(settings.scenarios)
+    vals = df["hours_per_transaction_removed"].to_numpy(dtype=float)
+    ax.bar(df["scenario"], np.nan_to_num(vals), color=[colors[s] for s in df["scenario"]])
+    for i, v in enumerate(vals):
+        ax.text(i, np.nan_to_num(v), "no reduction" if not np.isfinite(v) else f"{v:.1f}",
+                ha="center", va="bottom", fontsize=12)
+    ax.set_ylabel("extra police unit-hours per transaction\nremoved at the target", fontsize=12)
+    ax.set_title(f"Police hours spent per unit of reduction at {settings.target}", fontsize=13,
+                 loc="left")
+    ax.tick_params(labelsize=12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
