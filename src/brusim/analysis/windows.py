@@ -69,3 +69,12 @@ def node_window_counts(events: pd.DataFrame, windows: Windows, steps_per_week: i
            .value_counts().rename("count").reset_index())
     out["event"] = event_type
     return out
+
+
+def weekly_node_counts(events: pd.DataFrame, steps_per_week: int,
+                       event_type: str = "transaction") -> pd.DataFrame:
+    """Events of one type per (week, node), only where there are any."""
+    ev = events[events["type"] == event_type]
+    df = pd.DataFrame({"week": (ev["step"].to_numpy() // steps_per_week).astype(np.int32),
+                       "node": ev["node"].to_numpy()})
+    return df.value_counts().rename("count").reset_index().sort_values(["week", "node"])

@@ -17,7 +17,13 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from brusim.analysis import metrics as mt
-from brusim.analysis.windows import Windows, node_window_counts, weekly_series, window_totals
+from brusim.analysis.windows import (
+    Windows,
+    node_window_counts,
+    weekly_node_counts,
+    weekly_series,
+    window_totals,
+)
 from brusim.errors import ConfigError
 from brusim.io import write_json, write_parquet, write_text
 
@@ -150,6 +156,9 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
                        for et in ("transaction", "public_use", "violent_incident")])
     nodes = nodes.assign(**tag)
     path.mkdir(parents=True, exist_ok=True)
+    if seed == settings.first_seed:  # for the animated map: weekly activity per node, one seed
+        write_parquet(path / "weekly_nodes.parquet", weekly_node_counts(
+            events, model.clock.steps_per_week).assign(**tag))
     write_parquet(path / "results.parquet", results)
     write_parquet(path / "weekly.parquet", weekly)
     write_parquet(path / "nodes.parquet", nodes)
@@ -214,11 +223,19 @@ def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]
                 continue
             for f in SHARD_FILES:
                 tables[f].append(pd.read_parquet(path / f))
+    weekly_nodes = [pd.read_parquet(shard_dir(out, scen, settings.first_seed)
+                                    / "weekly_nodes.parquet")
+                    for scen in settings.scenarios
+                    if (shard_dir(out, scen, settings.first_seed) / "weekly_nodes.parquet")
+                    .exists()]
     if missing:
         raise ConfigError(f"{len(missing)} runs missing from {out} (e.g. {missing[0]}); "
                           "run the same compare command again to finish them")
-    return {f.removesuffix(".parquet"): pd.concat(v, ignore_index=True)
-            for f, v in tables.items()}
+    out_tables = {f.removesuffix(".parquet"): pd.concat(v, ignore_index=True)
+                  for f, v in tables.items()}
+    if weekly_nodes:
+        out_tables["weekly_nodes"] = pd.concat(weekly_nodes, ignore_index=True)
+    return out_tables
 
 
 def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
@@ -234,6 +251,7 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
         "results": raw["results"],
         "weekly": raw["weekly"],
         "nodes": raw["nodes"],
+        **({"weekly_nodes": raw["weekly_nodes"]} if "weekly_nodes" in raw else {}),
         "change": change,
         "summary": mt.summarise(change),
         "paired": mt.paired_vs_baseline(change, settings.baseline),

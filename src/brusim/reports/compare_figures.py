@@ -67,7 +67,7 @@ def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
                         intervention_week: float, names: dict[str, str],
                         metric: str = "transactions") -> Path:
     """Weekly metric at the key hotspots, mean and 95% CI band over seeds, per scenario."""
-    hs = [h for h in KEY_HOTSPOTS if h in set(weekly["area"].astype(str))]
+    hs = key_hotspots(weekly, metric)
     colors = scenario_colors(scenarios)
     fig = _figure(14, 8)
     axes = fig.subplots(2, 3, sharex=True).ravel()
@@ -98,6 +98,16 @@ def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(path, dpi=120)
     return path
+
+
+def key_hotspots(weekly: pd.DataFrame, metric: str, n: int = 6) -> list[str]:
+    """The named key hotspots present in the table, topped up with the busiest others."""
+    hot = weekly[weekly["area_kind"] == "hotspot"]
+    present = set(hot["area"].astype(str))
+    key = [h for h in KEY_HOTSPOTS if h in present]
+    busiest = hot.groupby("area", observed=True)[metric].sum().sort_values(ascending=False)
+    rest = [str(h) for h in busiest.index if str(h) not in key]
+    return (key + rest)[:n]
 
 
 WDQ_BANDS = ((-3, -1, "#f4c7c3", "displacement > gain"),
