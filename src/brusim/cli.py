@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import hydra
 import typer
@@ -127,8 +128,23 @@ def _build_report(out: Path, languages: list[str]) -> None:
     except ImportError:
         return
     for lang in languages:
-        for path in build_report(out, lang=lang):
+        try:
+            paths = build_report(out, lang=lang)
+        except BrusimError as exc:
+            fail(str(exc))
+        for path in paths:
             typer.echo(f"report: {path}")
+
+
+@app.command()
+def report(
+    results_dir: Annotated[Path, typer.Argument(help="A folder written by `brusim compare`.")],
+    lang: Annotated[str, typer.Option("--lang", "-l", help="Language: en, fr or nl.")] = "en",
+) -> None:
+    """Build the Security Council brief of a comparison: a self-contained HTML report, a
+    16:9 slide PDF and an animated map, in `RESULTS_DIR/report/`."""
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    _build_report(results_dir, [lang])
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ Defaults here mirror ``configs/``; the YAML files carry the source of each figur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
