@@ -26,9 +26,10 @@ PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 log = logging.getLogger("brusim")
 
 
-def fail(message: str) -> None:
-    """Print a one-line user error and exit with code 2."""
-    typer.echo(f"brusim: error: {message}", err=True)
+def fail(message: str | BrusimError) -> None:
+    """Print user errors (one line per problem) and exit with code 2."""
+    for line in getattr(message, "problems", None) or [str(message)]:
+        typer.echo(f"brusim: error: {line}", err=True)
     raise typer.Exit(2)
 
 
@@ -46,7 +47,8 @@ def _hydra_run(cfg: DictConfig) -> None:
     try:
         result = run_single(cfg, out, progress=bool(cfg.run.progress))
     except BrusimError as exc:
-        typer.echo(f"brusim: error: {exc}", err=True)
+        for line in getattr(exc, "problems", None) or [str(exc)]:
+            typer.echo(f"brusim: error: {line}", err=True)
         sys.exit(2)
     m = result.manifest
     typer.echo(f"run complete: {m['steps']} steps in {m['wall_seconds']} s -> {out}")
@@ -83,7 +85,7 @@ def map_info(ctx: typer.Context,
     try:
         smap = _load_map(ctx.args, config_name)
     except BrusimError as exc:
-        fail(str(exc))
+        fail(exc)
     typer.echo(format_map_summary(map_summary(smap)))
 
 
@@ -97,7 +99,7 @@ def map_plot(ctx: typer.Context,
     try:
         smap = _load_map(ctx.args, config_name)
     except BrusimError as exc:
-        fail(str(exc))
+        fail(exc)
     typer.echo(f"wrote {plot_street_map(smap, out)}")
 
 
@@ -116,7 +118,7 @@ def compare(ctx: typer.Context,
         settings = load_settings(config, list(ctx.args))
         out = run_compare(settings)
     except BrusimError as exc:
-        fail(str(exc))
+        fail(exc)
     typer.echo(f"comparison written to {out}")
     if settings.report and not no_report:
         _build_report(out, settings.languages)
@@ -131,7 +133,7 @@ def _build_report(out: Path, languages: list[str]) -> None:
         try:
             paths = build_report(out, lang=lang)
         except BrusimError as exc:
-            fail(str(exc))
+            fail(exc)
         for path in paths:
             typer.echo(f"report: {path}")
 

@@ -95,13 +95,7 @@ def _time_problems(cfg) -> list[str]:
     sm = float(_get(cfg, "step_minutes"))
     if sm > 0 and (24 * 60) % sm:
         out.append(f"step_minutes={sm:g}: must divide a day (e.g. 5, 10, 15, 30, 60)")
-    weeks, burn = float(_get(cfg, "weeks")), float(_get(cfg, "burn_in_weeks"))
     iw = float(_get(cfg, "scenario.intervention_week"))
-    if burn >= weeks > 0:
-        out.append(f"burn_in_weeks={burn:g} must be shorter than weeks={weeks:g}")
-    if iw > weeks > 0:
-        out.append(f"scenario.intervention_week={iw:g} is after the end of the run "
-                   f"(weeks={weeks:g}); start it earlier or run longer")
     ww = _get(cfg, "scenario.withdraw_week")
     if ww is not None and float(ww) <= iw:
         out.append(f"scenario.withdraw_week={ww} must come after intervention_week={iw:g}")

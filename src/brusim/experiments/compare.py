@@ -24,6 +24,7 @@ from brusim.analysis.windows import (
     weekly_series,
     window_totals,
 )
+from brusim.config.validate import problems
 from brusim.errors import ConfigError
 from brusim.io import write_json, write_parquet, write_text
 
@@ -192,9 +193,18 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     # validate every scenario's config and compile the map once, before any worker starts
-    for scen in settings.scenarios:
-        cfg = compose_run(settings, scen, settings.first_seed)
-    load_street_map(map_settings(cfg.map))
+    cfgs = [compose_run(settings, scen, settings.first_seed) for scen in settings.scenarios]
+    smap = load_street_map(map_settings(cfgs[0].map))
+    found = [f"{scen}: {p}" for scen, cfg in zip(settings.scenarios, cfgs, strict=True)
+             for p in problems(cfg, smap)]
+    for cfg in cfgs:
+        try:
+            Windows.for_run(cfg.scenario.intervention_week, cfg.weeks, cfg.burn_in_weeks,
+                            settings.window_weeks)
+        except ValueError as exc:
+            found.append(f"{cfg.scenario.name}: {exc}")
+    if found:
+        raise ConfigError(found)
     seeds = list(range(settings.first_seed, settings.first_seed + settings.replications))
     tasks = [(s, k) for k in seeds for s in settings.scenarios]
     todo = [t for t in tasks if not shard_complete(shard_dir(out, *t))]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from brusim.config.validate import validate
 from brusim.experiments.manifest import base_manifest, now_iso
 from brusim.io import frame_hash, write_json, write_parquet, write_text
 from brusim.map import StreetMap, load_street_map
@@ -44,6 +45,7 @@ def run_single(
 ) -> RunResult:
     """Run the model configured by ``cfg``; write its folder to ``out_dir`` when given."""
     smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
+    validate(cfg, smap)
     seed = int(cfg.seed)
     manifest = base_manifest(seed, stream_info(seed), smap.source_hash, smap.name)
     manifest["scenario"] = str(cfg.scenario.name)
