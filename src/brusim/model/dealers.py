@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brusim.model.spatial import Ball, euclid
+from brusim.model.spatial import Ball, node_xy
 
 ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = 0, 1, 2, 3, 4
 STATUS_NAMES = ("active", "lying_low", "custody", "prison", "reserve")
+# statuses that end at ``until`` (lookup table indexed by status)
+TIMED = np.isin(np.arange(len(STATUS_NAMES)), (LYING_LOW, CUSTODY, PRISON))
 
 
 @dataclass
@@ -124,28 +126,29 @@ def site_utility(
     plus a small bonus for crew-mates nearby.
     """
     del current, dealer_crew
-    takings = demand_near / (1.0 + competitors_near) * (1.0 - sbd_cut)
-    risk = perceived_risk(exposure, beh.risk_half_saturation) * tolerance[:, None]
-    value = takings * np.exp(-beh.risk_weight * risk)
-    others = competitors_near - own_crew_near
-    contested = (others > 0.5) & (own_crew_near < 0.5)
-    return (
-        value
-        - beh.move_cost_per_km * dist_m / 1000.0
-        - beh.turf_penalty * contested * takings
-        + beh.crew_bonus * np.minimum(own_crew_near, 3.0)
-    )
+    takings = demand_near / (competitors_near + 1.0)
+    if np.ndim(sbd_cut) or sbd_cut:
+        takings *= 1.0 - sbd_cut
+    risk = perceived_risk(exposure, beh.risk_half_saturation)
+    risk *= tolerance[:, None]
+    contested = (competitors_near - own_crew_near > 0.5) & (own_crew_near < 0.5)
+    # value - turf penalty = takings * (exp(-risk_weight * risk) - turf_penalty * contested)
+    utility = takings * (np.exp(risk * -beh.risk_weight) - beh.turf_penalty * contested)
+    utility -= dist_m * (beh.move_cost_per_km / 1000.0)
+    utility += np.minimum(own_crew_near, 3.0) * beh.crew_bonus
+    return utility
 
 
 def crew_index(d: DealerState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dealers sorted by crew (stable order) and each crew's ``[start, end)`` in that order.
+    """Dealers sorted by crew (stable order), each crew's start in that order and its size.
 
     Valid until crews change (recruitment); callers cache it.
     """
     order = np.argsort(d.crew, kind="stable")
     sorted_crew = d.crew[order]
     crews = np.arange(len(d.crew_home))
-    return order, sorted_crew.searchsorted(crews, "left"), sorted_crew.searchsorted(crews, "right")
+    start = sorted_crew.searchsorted(crews, "left")
+    return order, start, sorted_crew.searchsorted(crews, "right") - start
 
 
 def candidate_sites(
@@ -171,14 +174,13 @@ def candidate_sites(
     out[:, 0] = cur
     out[:, 1] = home
     # a crew-mate's site: pick a random dealer of the same crew
-    order, start, end = crew_index(d) if crews is None else crews
-    lo, size = start[crew], end[crew] - start[crew]
-    mate = order[lo + (rng.random(len(who)) * size).astype(np.int64)]
+    order, start, size = crew_index(d) if crews is None else crews
+    mate = order[start[crew] + (rng.random(len(who)) * size[crew]).astype(np.int64)]
     out[:, 2] = np.where(d.status[mate] == ACTIVE, d.node[mate], home)
     out[:, 3] = known_market_near(cur, markets, awareness.radius_m, smap, rng)
     # random sites around the current site (even columns) and the home site (odd columns)
-    base = np.stack([cur, home])[np.arange(k_rand) % 2]
-    out[:, 4:] = awareness.sample(base.ravel(), rng).reshape(k_rand, len(who)).T
+    base = np.concatenate([cur, home] * (k_rand // 2) + [cur] * (k_rand % 2))
+    out[:, 4:] = awareness.sample(base, rng).reshape(k_rand, len(who)).T
     return out
 
 
@@ -188,10 +190,10 @@ def known_market_near(
     """A random known market within ``radius_m`` of each site in ``cur`` (the site if none)."""
     if len(markets) == 0:
         return cur
-    dm = np.hypot(smap.x[cur][:, None] - smap.x[markets], smap.y[cur][:, None] - smap.y[markets])
-    score = np.where(dm <= radius_m, rng.random(dm.shape), -1.0)
-    best = score.argmax(axis=1)
-    return np.where(score[np.arange(len(cur)), best] >= 0.0, markets[best], cur)
+    xy = node_xy(smap)
+    near = np.abs(xy[cur][:, None] - xy[markets]) <= radius_m
+    best = np.where(near, rng.random(near.shape), -1.0).argmax(axis=1)
+    return np.where(near.any(axis=1), markets[best], cur)
 
 
 def choose_sites(
@@ -201,17 +203,21 @@ def choose_sites(
     utility: np.ndarray,
     beh,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pick each dealer's best candidate. Returns (new_site, moved mask, lie_low mask)."""
-    best = np.argmax(utility, axis=1)
-    rows = np.arange(len(who))
+    """Pick each dealer's best candidate. Returns (new_site, moved mask, lie_low mask).
+
+    A dealer moves when the best candidate beats the current site (column 0) by the switch
+    margin, and lies low instead when even the best is below the minimum utility.
+    """
+    del d, who
+    best = utility.argmax(axis=1)
+    rows = np.arange(len(cands))
     u_best = utility[rows, best]
-    u_cur = utility[:, 0]
+    u_cur, cur = utility[:, 0], cands[:, 0]
     new_site = cands[rows, best]
-    moved = (new_site != cands[:, 0]) & (u_best > u_cur + beh.switch_margin * np.abs(u_cur)
-                                         + 1e-9)
     lie_low = u_best < beh.min_utility
-    new_site = np.where(moved & ~lie_low, new_site, cands[:, 0])
-    return new_site, moved & ~lie_low, lie_low
+    moved = (new_site != cur) & (u_best > u_cur + beh.switch_margin * np.abs(u_cur) + 1e-9)
+    moved &= ~lie_low
+    return np.where(moved, new_site, cur), moved, lie_low
 
 
 def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
@@ -231,6 +237,6 @@ def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
     if first.all():
         return pair_cell[:0], pair_cell[:0]
     starts = first.nonzero()[0]
-    n_crews_in = np.diff(starts, append=len(pair_cell))
+    n_crews_in = np.add.reduceat(np.ones(len(pair_cell), np.int64), starts)
     many = n_crews_in >= 2
     return pair_cell[starts[many]], n_crews_in[many]

@@ -38,14 +38,17 @@ SCHEMA = pa.schema(
 
 
 class EventLog:
-    """Collects events; ``path`` set → streamed to Parquet every ``chunk_rows`` rows."""
+    """Collects events; ``path`` set → streamed to Parquet every ``chunk_rows`` rows.
+
+    Rows are written straight into preallocated column buffers, so recording costs a few
+    slice assignments per `add` and nothing per call at flush time.
+    """
 
     def __init__(self, path: Path | None = None, chunk_rows: int = 200_000):
         self.path = path
         self.chunk_rows = chunk_rows
-        # per add(): step, type, node (int32 copy), agent and other (int32 copies or scalars)
-        self._parts: list[tuple[int, int, np.ndarray, np.ndarray | int, np.ndarray | int]] = []
         self._pending = 0
+        self._buffers = _empty_columns(min(chunk_rows, 65_536))
         self._kept: list[pa.Table] = []
         self._writer: pq.ParquetWriter | None = None
         self.counts = np.zeros(len(EventType), dtype=np.int64)
@@ -54,39 +57,44 @@ class EventLog:
         """Record events of one type at one step (array-like ``node``/``agent``/``other``).
 
         ``agent`` and ``other`` may be scalars (the same for every event); ``other`` defaults
-        to -1. Arrays are copied, so callers may reuse them afterwards.
+        to -1. Values are copied, so callers may reuse their arrays afterwards.
         """
-        node = np.array(node, dtype=np.int32, ndmin=1)
-        n = len(node)
+        node = np.asarray(node)
+        n = node.size
         if n == 0:
             return
-        agent = _int32_column(agent)
-        other = -1 if other is None else _int32_column(other)
-        self._parts.append((step, int(etype), node, agent, other))
-        self._pending += n
+        start, end = self._pending, self._pending + n
+        if end > len(self._buffers[0]):
+            self._grow(end)
+        steps, types, nodes, agents, others = self._buffers
+        steps[start:end] = step
+        types[start:end] = etype
+        nodes[start:end] = node
+        agents[start:end] = agent
+        others[start:end] = -1 if other is None else other
+        self._pending = end
         self.counts[etype] += n
-        if self._pending >= self.chunk_rows:
+        if end >= self.chunk_rows:
             self.flush()
 
+    def _grow(self, rows: int) -> None:
+        bigger = _empty_columns(max(rows, 2 * len(self._buffers[0])))
+        for new, old in zip(bigger, self._buffers, strict=True):
+            new[: self._pending] = old[: self._pending]
+        self._buffers = bigger
+
     def _table(self) -> pa.Table:
-        parts = self._parts
-        lengths = np.fromiter((len(p[2]) for p in parts), np.int64, len(parts))
-        steps = np.repeat(np.fromiter((p[0] for p in parts), np.int32, len(parts)), lengths)
-        types = np.repeat(np.fromiter((p[1] for p in parts), np.int8, len(parts)), lengths)
-        nodes = np.concatenate([p[2] for p in parts])
-        agents, others = (
-            np.concatenate([np.broadcast_to(p[k], (len(p[2]),)) for p in parts]).astype(np.int32)
-            for k in (3, 4)
-        )
+        # copies: pa.array would share memory with the buffers, which are reused
+        steps, types, nodes, agents, others = (b[: self._pending].copy() for b in self._buffers)
         type_arr = pa.DictionaryArray.from_arrays(pa.array(types), pa.array(EVENT_NAMES))
         cols = [pa.array(steps), type_arr, pa.array(nodes), pa.array(agents), pa.array(others)]
         return pa.Table.from_arrays(cols, schema=SCHEMA)
 
     def flush(self) -> None:
-        if not self._parts:
+        if self._pending == 0:
             return
         table = self._table()
-        self._parts, self._pending = [], 0
+        self._pending = 0
         if self.path is None:
             self._kept.append(table)
             return
@@ -114,8 +122,7 @@ class EventLog:
         return pa.concat_tables(self._kept)
 
 
-def _int32_column(values) -> np.ndarray | int:
-    """A scalar as a Python int, anything else as an int32 array copy."""
-    if np.ndim(values) == 0:
-        return int(values)
-    return np.array(values, dtype=np.int32)
+def _empty_columns(rows: int) -> tuple[np.ndarray, ...]:
+    """Buffers for the step, type, node, agent and other columns."""
+    return (np.empty(rows, np.int32), np.empty(rows, np.int8), np.empty(rows, np.int32),
+            np.empty(rows, np.int32), np.empty(rows, np.int32))

@@ -7,6 +7,7 @@ outreach contacts → violence in contested cells → daily recruitment → reco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import mesa
@@ -22,11 +23,19 @@ from brusim.model import users as us
 from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model.clock import Clock
 from brusim.model.events import EventLog, EventType
-from brusim.model.outreach import Rooms, init_outreach, outreach_contacts, room_admissions
+from brusim.model.outreach import (
+    Rooms,
+    covered_nodes,
+    init_outreach,
+    outreach_contacts,
+    room_admissions,
+)
 from brusim.model.recorder import Recorder
-from brusim.model.spatial import Ball, euclid, segment_argmax
+from brusim.model.spatial import Ball, node_xy
 
 RNG_STREAMS = ("init", "police", "dealers", "users", "outreach", "violence")
+_NONE = np.zeros(0, np.int64)  # no agents (read-only placeholder)
+_NONE.flags.writeable = False
 N_MARKETS = 60  # word-of-mouth market list size
 
 
@@ -36,6 +45,44 @@ def map_settings(cfg_map) -> MapSettings:
         return cfg_map
     return OmegaConf.to_object(cfg_map) if isinstance(cfg_map, DictConfig) else MapSettings(
         **dict(cfg_map))
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Behaviour and court durations, converted once to whole steps (at least 1)."""
+
+    per_hour: int
+    per_day: int
+    per_week: int
+    decision: int  # dealers reconsider their site
+    purchase_interval: int
+    linger: int
+    min_gap: int
+    retry: int
+    lie_low: int
+    displaced_memory: int
+    referral: int
+    custody: int
+    sentence: int
+
+    @classmethod
+    def from_config(cls, cfg, clock: Clock) -> Durations:
+        beh, steps = cfg.behaviour, clock.steps
+        return cls(
+            per_hour=int(clock.steps_per_hour),
+            per_day=clock.steps_per_day,
+            per_week=clock.steps_per_week,
+            decision=steps(float(beh.dealers.decision_minutes) / 60),
+            purchase_interval=steps(float(beh.users.purchase_interval_hours)),
+            linger=steps(float(beh.users.linger_hours)),
+            min_gap=steps(float(beh.users.min_gap_hours)),
+            retry=steps(float(beh.users.retry_hours)),
+            lie_low=steps(float(beh.dealers.lie_low_hours)),
+            displaced_memory=steps(float(beh.violence.displaced_memory_days) * 24),
+            referral=steps(float(beh.outreach.referral_days) * 24),
+            custody=steps(float(cfg.courts.custody_hours)),
+            sentence=steps(float(cfg.courts.sentence_weeks) * 7 * 24),
+        )
 
 
 class BrusselsMarketModel(mesa.Model):
@@ -69,7 +116,9 @@ class BrusselsMarketModel(mesa.Model):
         self.ball_aware = Ball.build(smap, beh.dealers.awareness_m)
         self.ball_sight = Ball.build(smap, cfg.police.sight_m)
         self.ball_arrest = Ball.build(smap, cfg.police.arrest_m)
-        self.ball_purchase = Ball.build(smap, beh.users.purchase_radius_m)
+        self.ball_purchase = (self.ball_market
+                              if beh.users.purchase_radius_m == beh.dealers.market_radius_m
+                              else Ball.build(smap, beh.users.purchase_radius_m))
         self.ball_contact = Ball.build(smap, beh.outreach.contact_radius_m)
         self.footfall = self._footfall()
         self.sbd = self._security_by_design()
@@ -92,13 +141,46 @@ class BrusselsMarketModel(mesa.Model):
         self.decay_sales = 0.5 ** (1.0 / self.clock.steps(beh.dealers.sales_half_life_hours))
         self.court_used = 0
         self.plan = self.strategy.plan(self.police, np.zeros(len(smap.hotspots)), rng)
-        self.police_cover_sight = np.zeros(n)
         self.cell = self._cells(beh.violence.cell_m)
         self._seed_markets()
 
         self.events = EventLog(events_path)
         self.recorder = Recorder(smap, int(cfg.run.record_every_steps), self.step_hours)
         self._make_agents()
+        self._init_step_caches()
+
+    def _init_step_caches(self) -> None:
+        """Constants and per-step/per-hour working state of the step loop."""
+        n = self.smap.n_nodes
+        self.durations = Durations.from_config(self.cfg, self.clock)
+        self._hourly_factor = (1.0 - self.decay_sales) * self.clock.steps_per_hour
+        self._any_sbd = bool(self.sbd.any())
+        # (t + offset) % interval == 0  <=>  offset % interval == (-t) % interval
+        self._decision_phase = self.dealers.decision_offset % self.durations.decision
+        self._crew_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        hours = np.arange(self.clock.steps_per_day) * self.clock.step_minutes / 60.0
+        self._shift_table = dl.on_shift(self.dealers, hours[:, None],
+                                        self.cfg.behaviour.dealers.shift_hours)
+        self._on_shift = self._shift_table[0]
+        self._selling = np.zeros(0, np.int64)
+        self.police_cover_arrest = np.zeros(n)
+        # police rota, set hourly by _plan_hour
+        self._on_units = np.zeros(0, np.int64)
+        self._focus_units = np.zeros(0, np.int64)
+        self._effect = np.zeros(0)
+        self._patrol_units = np.zeros(0, np.int64)
+        self._patrol_group = np.zeros(0, np.int64)
+        self._patrol_cols = np.zeros(0, np.int64)
+        self._patrol_merged: bool | None = None
+        self._posts: pl.Posts | None = None
+        self._in_sight = np.zeros(n, bool)  # some on-duty unit sees the node (this step)
+        self._sight_nodes = self._reach_nodes = np.zeros(0, np.int64)  # last step's coverage
+        self._sellers_at = np.zeros(n + 1, np.int64)  # scratch for _purchases
+        self._sellers_at[n] = -1
+        self._outreach_covered: np.ndarray | None = None
+        self._refresh_demand_near()
+        self._footfall_pull = float(self.cfg.behaviour.dealers.footfall_weight) * self.footfall
+        self._exposure_now = self.presence + self.arrest_memory
 
     # ------------------------------------------------------------------ set-up helpers
     def _hotspot_weights(self) -> np.ndarray:
@@ -195,23 +277,29 @@ class BrusselsMarketModel(mesa.Model):
     def step(self) -> None:
         """Advance the market by one time step."""
         t = self.t
-        hour = self.clock.hour(t)
-        new_hour = t % int(self.clock.steps_per_hour) == 0
+        step_of_day = t % self.durations.per_day
+        hour = step_of_day * self.clock.step_minutes / 60.0  # as Clock.hour
+        new_hour = t % self.durations.per_hour == 0
         if new_hour:
             self.rooms.used_this_hour[:] = 0
             self.market_nodes, self.market_strength = self._markets()
-        if t % self.clock.steps_per_week == 0:
+        if t % self.durations.per_week == 0:
             self.court_used = 0
+        # shifts are fixed per dealer: one on-shift mask per time of day serves the whole step
+        self._on_shift = self._shift_table[step_of_day]
         self._step_police(t, new_hour)
-        self._arrests(t)
-        self._step_dealers(t, hour)
+        selling = self._arrests(t)
+        # what sellers perceive this step (police seen + peers' arrests), for every node
+        self._exposure_now = self.presence + self.arrest_memory
+        self._step_dealers(t, selling)
         self._step_users(t, hour)
-        self._step_outreach(t, hour, new_hour)
+        self._step_outreach(t, new_hour)
         self._violence(t, hour)
-        if t % self.clock.steps_per_day == 0 and t > 0:
+        if step_of_day == 0 and t > 0:
             self._recruit(t)
         self.sales *= self.decay_sales
         self.unserved *= self.decay_sales
+        self._demand_near *= self.decay_sales
         self.recorder.end_step(t)
         self.t += 1
 
@@ -231,40 +319,98 @@ class BrusselsMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ police
     def _step_police(self, t: int, new_hour: bool) -> None:
-        p, cfgp, rng = self.police, self.cfg.police, self.streams["police"]
-        smap = self.smap
+        """Deploy the units (hourly plan, patrol moves every step), then update exposures.
+
+        Patrol posts are drawn for the rest of the hour at once (`_draw_posts`); a focus
+        re-plan or a change of command mid-hour redraws them.
+        """
+        p, rng = self.police, self.streams["police"]
         if new_hour:
-            loss = pl.duty_loss(cfgp.duties, smap.zone_ids, t, self.clock, int(self.cfg.seed))
-            shift = self.clock.shift(t)
-            share = float(cfgp.shift_factors[shift]) * (1.0 - loss)
-            p.on_duty = pl.units_on_duty(p, share, self.intervention_active)
-            activity = self.recorder_activity()
-            if self.intervention_active:
-                self.plan = self.strategy.plan(p, activity, rng)
-            else:
-                self.plan = pl.Strategy.plan(self.strategy, p, activity, rng)
-            focus = p.on_duty & (self.plan.target >= 0)
-            p.role[:] = np.where(focus, pl.FOCUS, pl.PATROL)
-            self._place_focus(focus, rng)
-        elif self.plan.move_every_step and self.intervention_active:
-            focus = p.on_duty & (p.role == pl.FOCUS)
+            self._plan_hour(t, rng)
+            self._posts = None
+        elif self.plan.move_every_step and self.intervention_active and len(self._focus_units):
             self.plan = self.strategy.plan(p, self.recorder_activity(), rng)
-            self._place_focus(focus & (self.plan.target >= 0), rng)
+            units = self._focus_units
+            self._place_focus(units[self.plan.target[units] >= 0], rng)
+            self._set_stops()
+            self._posts = None
+        merged = bool(self.cfg.police.merged_command) and self.intervention_active
+        if merged != self._patrol_merged:
+            self._assign_patrol_groups(merged)
+            self._posts = None
+        if self._posts is None:
+            self._posts = self._draw_posts(t, rng)
+        self._police_exposure(t)
+
+    def _draw_posts(self, t: int, rng: np.random.Generator) -> pl.Posts:
+        """Posts of the on-duty units from step ``t`` to the end of the hour: patrols draw a
+        new node every step, focus units stay where they were placed."""
+        steps = self.durations.per_hour - t % self.durations.per_hour
+        posts = np.empty((steps, len(self._on_units)), np.int64)
+        posts[:] = self.police.node[self._on_units]
+        if len(self._patrol_units):
+            group = self._patrol_group_by_step[:steps].ravel()
+            posts[:, self._patrol_cols] = self._patrol_sampler().draw(group, rng).reshape(steps, -1)
+        return pl.Posts.build(t, posts, self._effect, self.ball_sight, self.ball_arrest)
+
+    def _plan_hour(self, t: int, rng: np.random.Generator) -> None:
+        """Hourly: who is on duty, the strategy's focus plan, off-duty units back at base."""
+        p, cfgp = self.police, self.cfg.police
+        loss = pl.duty_loss(cfgp.duties, self.smap.zone_ids, t, self.clock, int(self.cfg.seed))
+        share = float(cfgp.shift_factors[self.clock.shift(t)]) * (1.0 - loss)
+        p.on_duty = pl.units_on_duty(p, share, self.intervention_active)
+        activity = self.recorder_activity()
+        if self.intervention_active:
+            self.plan = self.strategy.plan(p, activity, rng)
+        else:
+            self.plan = pl.Strategy.plan(self.strategy, p, activity, rng)
+        focus = p.on_duty & (self.plan.target >= 0)
+        p.role[:] = np.where(focus, pl.FOCUS, pl.PATROL)
+        self._focus_units = focus.nonzero()[0]
+        self._place_focus(self._focus_units, rng)
+        off = ~p.on_duty
+        p.node[off] = np.where(p.zone[off] >= 0, p.base[np.maximum(p.zone[off], 0)], p.base[0])
+        self._on_units = p.on_duty.nonzero()[0]
+        self._patrol_merged = None  # patrol groups are re-assigned for the new rota
+        self._set_stops()
+
+    def _set_stops(self) -> None:
+        """Stop length of each unit this hour, and the deterrence of the on-duty units."""
+        p, cfgp = self.police, self.cfg.police
         patrol = p.on_duty & (p.role == pl.PATROL)
-        self._place_patrol(patrol, rng)
-        p.node[~p.on_duty] = np.where(p.zone[~p.on_duty] >= 0,
-                                      p.base[np.maximum(p.zone[~p.on_duty], 0)], p.base[0])
         p.stop_minutes[:] = 0.0
         p.stop_minutes[patrol] = cfgp.patrol_stop_minutes
         p.stop_minutes[p.on_duty & (p.role == pl.FOCUS)] = self.plan.stop_minutes
-        on = np.flatnonzero(p.on_duty)
-        effect = pl.deterrence(p.stop_minutes[on], cfgp.deterrence_tau_minutes)
+        self._effect = pl.deterrence(p.stop_minutes[self._on_units], cfgp.deterrence_tau_minutes)
+
+    def _police_exposure(self, t: int) -> None:
+        """Units take their posts for step ``t``; decay the remembered exposures and add what
+        the units cover now (``police_cover_arrest`` and the in-sight mask are updated in place,
+        undoing the previous step's entries)."""
+        posts = self._posts
+        nodes = posts.nodes[t - posts.first_step]
+        self.police.node[self._on_units] = nodes
+        sight, effect = posts.sight_at(t)
         self.presence *= self.decay_risk
-        self.presence += self.ball_sight.spread(p.node[on], effect, smap.n_nodes)
+        np.add.at(self.presence, sight, effect)
         self.arrest_memory *= self.decay_arrest
-        self.police_cover_sight = self.ball_sight.spread(p.node[on], 1.0, smap.n_nodes)
-        self.police_cover_arrest = self.ball_arrest.spread(p.node[on], 1.0, smap.n_nodes)
-        self.recorder.add("police_hours", p.node[on], self.step_hours)
+        self._in_sight[self._sight_nodes] = False
+        self._in_sight[sight] = True
+        reach = posts.arrest_at(t)
+        self.police_cover_arrest[self._reach_nodes] = 0.0
+        np.add.at(self.police_cover_arrest, reach, 1.0)
+        self._sight_nodes, self._reach_nodes = sight, reach
+        self.recorder.add("police_hours", nodes, self.step_hours)
+
+    @property
+    def police_cover_sight(self) -> np.ndarray:
+        """Number of on-duty units within sight of each node (at their current posts)."""
+        nodes = self.police.node[self._on_units]
+        return self.ball_sight.spread(nodes, 1.0, self.smap.n_nodes)
+
+    def police_in_sight(self, nodes: np.ndarray) -> np.ndarray:
+        """Whether any on-duty unit is within sight of each of ``nodes`` (this step's posts)."""
+        return self._in_sight[nodes]
 
     def hourly(self, decayed_sum: np.ndarray) -> np.ndarray:
         """Convert a decayed event count (sales, unserved searches) to a rate per hour."""
@@ -280,16 +426,16 @@ class BrusselsMarketModel(mesa.Model):
         return np.add.reduceat(self.sales[hs.catchment_indices], hs.catchment_indptr[:-1]) \
             if len(hs.catchment_indices) else np.zeros(len(hs))
 
-    def _place_focus(self, focus: np.ndarray, rng: np.random.Generator) -> None:
-        idx = np.flatnonzero(focus)
-        if len(idx) == 0:
+    def _place_focus(self, units: np.ndarray, rng: np.random.Generator) -> None:
+        """Put focus ``units`` on a random node within the perimeter of their target hotspot."""
+        if len(units) == 0:
             return
         indptr, indices = self._focus_nodes()
-        tgt = self.plan.target[idx]
+        tgt = self.plan.target[units]
         starts = indptr[tgt]
         counts = indptr[tgt + 1] - starts
-        pick = (rng.random(len(idx)) * counts).astype(np.int64)
-        self.police.node[idx] = indices[starts + pick]
+        pick = (rng.random(len(units)) * counts).astype(np.int64)
+        self.police.node[units] = indices[starts + pick]
 
     def _focus_nodes(self) -> tuple[np.ndarray, np.ndarray]:
         """CSR of nodes within the focus perimeter (network distance) of each hotspot."""
@@ -301,49 +447,48 @@ class BrusselsMarketModel(mesa.Model):
             self._focus_cache = (indptr, np.concatenate(lists) if lists else np.zeros(0, int))
         return self._focus_cache
 
-    def _patrol_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _patrol_sampler(self) -> pl.PatrolSampler:
+        """Patrol node weights (residents + footfall): one group per zone, then the region."""
         if not hasattr(self, "_patrol_cache"):
             smap, w_foot = self.smap, float(self.cfg.police.patrol_footfall_weight)
             w = smap.node_population / max(float(smap.node_population.mean()), 1e-9)
             w = w + w_foot * self.footfall
-            groups = []
-            for z in range(len(smap.zone_ids)):
-                nodes = np.flatnonzero(smap.zone == z)
-                groups.append((nodes, np.cumsum(w[nodes])))
-            all_nodes = np.arange(smap.n_nodes)
-            self._patrol_cache = (groups, (all_nodes, np.cumsum(w)))
+            groups = [np.flatnonzero(smap.zone == z) for z in range(len(smap.zone_ids))]
+            self._patrol_cache = pl.PatrolSampler.build([*groups, np.arange(smap.n_nodes)], w)
         return self._patrol_cache
 
-    def _place_patrol(self, patrol: np.ndarray, rng: np.random.Generator) -> None:
-        groups, region = self._patrol_weights()
+    def _assign_patrol_groups(self, merged: bool) -> None:
+        """Patrol units this hour and their sampling group: own zone, or the whole region for
+        regional units and under a merged command (units of a zone without nodes stay put)."""
         p = self.police
-        merged = bool(self.cfg.police.merged_command) and self.intervention_active
-        for z, (nodes, cum) in enumerate(groups):
-            idx = np.flatnonzero(patrol & ((p.zone == z) if not merged else (p.zone >= -1)))
-            if merged:
-                nodes, cum = region
-            if len(idx) and len(nodes):
-                p.node[idx] = nodes[np.searchsorted(cum, rng.random(len(idx)) * cum[-1],
-                                                    side="right").clip(0, len(nodes) - 1)]
-            if merged:
-                break
-        regional = np.flatnonzero(patrol & (p.zone < 0))
-        if len(regional) and not merged:
-            nodes, cum = region
-            p.node[regional] = nodes[np.searchsorted(cum, rng.random(len(regional)) * cum[-1],
-                                                     side="right").clip(0, len(nodes) - 1)]
+        sampler = self._patrol_sampler()
+        units = (p.on_duty & (p.role == pl.PATROL)).nonzero()[0]
+        region = len(sampler.size) - 1
+        zone = p.zone[units]
+        group = np.full(len(units), region) if merged else np.where(zone >= 0, zone, region)
+        keep = sampler.size[group] > 0
+        self._patrol_units, self._patrol_group = units[keep], group[keep]
+        self._patrol_group_by_step = np.empty((self.durations.per_hour, len(self._patrol_group)),
+                                              np.int64)
+        self._patrol_group_by_step[:] = self._patrol_group
+        self._patrol_cols = self._on_units.searchsorted(self._patrol_units)  # among on-duty
+        self._patrol_merged = merged
 
     # ------------------------------------------------------------------ arrests and courts
-    def _arrests(self, t: int) -> None:
+    def _arrests(self, t: int) -> np.ndarray:
+        """Units arrest sellers within range; courts prosecute up to their weekly capacity.
+
+        Returns the dealers still selling afterwards.
+        """
         d, rng = self.dealers, self.streams["police"]
-        selling = np.flatnonzero(self._selling_mask(t))
-        if len(selling) == 0:
-            return
+        selling = self._sellers()
         cover = self.police_cover_arrest[d.node[selling]]
+        if not cover.any():  # nobody within arrest range of a unit
+            return selling
         p = 1.0 - (1.0 - float(self.cfg.police.arrest_prob)) ** cover
         caught = selling[rng.random(len(selling)) < p]
         if len(caught) == 0:
-            return
+            return selling
         courts = self.cfg.courts
         self.events.add(t, EventType.ARREST, d.node[caught], caught, d.crew[caught])
         self.recorder.add("arrests", d.node[caught])
@@ -355,79 +500,92 @@ class BrusselsMarketModel(mesa.Model):
         prosecuted, released = caught[:free], caught[free:]
         self.court_used += len(prosecuted)
         d.status[prosecuted] = dl.PRISON
-        d.until[prosecuted] = t + self.clock.steps(float(courts.sentence_weeks) * 7 * 24)
+        d.until[prosecuted] = t + self.durations.sentence
         d.status[released] = dl.CUSTODY
-        d.until[released] = t + self.clock.steps(float(courts.custody_hours))
-        self.events.add(t, EventType.PROSECUTION, d.node[prosecuted], prosecuted)
-        self.recorder.add("prosecutions", d.node[prosecuted])
+        d.until[released] = t + self.durations.custody
+        if len(prosecuted):
+            self.events.add(t, EventType.PROSECUTION, d.node[prosecuted], prosecuted)
+            self.recorder.add("prosecutions", d.node[prosecuted])
+        return self._sellers()
 
     # ------------------------------------------------------------------ dealers
     def _selling_mask(self, t: int) -> np.ndarray:
+        """Dealers active and on shift at step ``t`` (the step loop keeps its own copy)."""
         d = self.dealers
         hour = self.clock.hour(t)
         return (d.status == dl.ACTIVE) & dl.on_shift(d, hour,
                                                      self.cfg.behaviour.dealers.shift_hours)
 
-    def _step_dealers(self, t: int, hour: float) -> None:
-        d, beh, rng = self.dealers, self.cfg.behaviour.dealers, self.streams["dealers"]
-        # status transitions
-        back = np.flatnonzero((d.status == dl.LYING_LOW) & (d.until <= t))
-        d.status[back] = dl.ACTIVE
-        out = np.flatnonzero((d.status == dl.CUSTODY) & (d.until <= t))
-        d.status[out] = dl.ACTIVE
-        self.events.add(t, EventType.RELEASE_WITHOUT_PROSECUTION, d.node[out], out)
-        self.recorder.add("releases_without_prosecution", d.node[out])
-        served = np.flatnonzero((d.status == dl.PRISON) & (d.until <= t))
-        d.status[served] = dl.RESERVE
+    def _sellers(self) -> np.ndarray:
+        """Indices of the dealers selling now (active and on shift)."""
+        return ((self.dealers.status == dl.ACTIVE) & self._on_shift).nonzero()[0]
 
-        selling = self._selling_mask(t)
-        interval = self.clock.steps(float(beh.decision_minutes) / 60)
-        due = (t + d.decision_offset) % interval == 0
-        risk_here = dl.perceived_risk(self.exposure(d.node), beh.risk_half_saturation) \
-            * d.tolerance
-        flee = risk_here > float(beh.flee_risk)
-        who = np.flatnonzero(selling & (due | flee))
-        if len(who):
-            self._decide(t, who, selling, risk_here, rng)
-        selling = self._selling_mask(t)
+    def _step_dealers(self, t: int, selling: np.ndarray) -> None:
+        """Status transitions, then site decisions of sellers who are due or feel at risk.
+
+        ``selling``: the dealers selling before the transitions.
+        """
+        d, beh = self.dealers, self.cfg.behaviour.dealers
+        if self._dealer_transitions(t):
+            selling = self._sellers()
+        due = self._decision_phase[selling] == (-t) % self.durations.decision
+        risk = dl.perceived_risk(self._exposure_now[d.node[selling]], beh.risk_half_saturation) \
+            * d.tolerance[selling]
+        act = due | (risk > float(beh.flee_risk))
+        if act.any() and self._decide(t, selling[act], selling, risk[act],
+                                      self.streams["dealers"]):
+            selling = self._sellers()  # some lie low or quit
         nodes = d.node[selling]
+        # sellers and their sites for the rest of the step (purchases, violence)
+        self._selling, self._seller_nodes = selling, nodes
         self.recorder.add("dealers_active", nodes)
         self.recorder.add("dealer_hours", nodes, self.step_hours)
 
-    def _decide(self, t, who, selling, risk_here, rng) -> None:
+    def _dealer_transitions(self, t: int) -> bool:
+        """Lying low and custody end (back to selling), prison ends (back to the reserve).
+
+        Returns whether any status changed.
+        """
+        d = self.dealers
+        ended = (dl.TIMED[d.status] & (d.until <= t)).nonzero()[0]
+        if len(ended) == 0:
+            return False
+        status = d.status[ended]
+        released = ended[status == dl.CUSTODY]
+        d.status[ended[status != dl.PRISON]] = dl.ACTIVE
+        d.status[ended[status == dl.PRISON]] = dl.RESERVE
+        if len(released):
+            self.events.add(t, EventType.RELEASE_WITHOUT_PROSECUTION, d.node[released], released)
+            self.recorder.add("releases_without_prosecution", d.node[released])
+        return True
+
+    def _decide(self, t: int, who: np.ndarray, selling: np.ndarray, risk_who: np.ndarray,
+                rng: np.random.Generator) -> bool:
+        """Dealers ``who`` weigh their candidate sites: stay, move or lie low.
+
+        ``selling`` indexes the dealers selling now, ``risk_who`` is the perceived risk of
+        ``who`` at their current site. Returns whether any of them lies low (stops selling).
+        """
         d, beh, smap = self.dealers, self.cfg.behaviour.dealers, self.smap
         cands = dl.candidate_sites(d, who, self.ball_aware, self.market_nodes, smap,
-                                   int(beh.n_candidates), rng)
-        flat = cands.ravel()
-        n_c = cands.shape[1]
-        sellers_at = np.bincount(d.node[selling], minlength=smap.n_nodes).astype(float)
-        demand = (float(beh.sales_weight) * self.hourly(self.sales)
-                  + float(beh.unserved_weight) * self.hourly(self.unserved))
-        demand_near = self.ball_market.sum_at(demand, flat) + float(beh.footfall_weight) * \
-            self.footfall[flat]
-        comp = self.ball_market.sum_at(sellers_at, flat)
-        own = self._own_crew_near(flat, np.repeat(d.crew[who], n_c), selling)
-        cur = np.repeat(d.node[who], n_c)
-        dist = euclid(smap, flat, cur) * smap.circuity
-        self_near = dist <= self.ball_market.radius_m * smap.circuity
-        comp = comp - self_near
-        own = own - self_near
+                                   int(beh.n_candidates), rng, self._crews())
         shape = cands.shape
-        sbd_cut = float(self.cfg.scenario.sbd_attractiveness_cut) * self.sbd[flat] * (
-            t >= self.intervention_step)
+        demand_near, comp, own = self._site_counts(cands, d.crew[who], selling)
+        xy = node_xy(smap)[cands]
+        dist = np.abs(xy - xy[:, :1]) * smap.circuity  # from the current site (column 0)
+        self_near = dist <= self.ball_market.radius_m * smap.circuity
+        comp -= self_near  # the dealer itself is among the sellers near its own site
+        own -= self_near
         util = dl.site_utility(
-            cands, None, None, d.tolerance[who],
-            demand_near.reshape(shape), comp.reshape(shape), own.reshape(shape),
-            self.exposure(flat).reshape(shape), sbd_cut.reshape(shape), dist.reshape(shape),
-            beh,
+            cands, None, None, d.tolerance[who], demand_near, comp, own,
+            self._exposure_now[cands], self._sbd_cut(cands, t), dist, beh,
         ) + float(beh.choice_noise) * rng.gumbel(size=shape)
         new_site, moved, lie_low = dl.choose_sites(d, who, cands, util, beh)
         mv = who[moved]
         if len(mv):
             self.events.add(t, EventType.DEALER_MOVE, new_site[moved], mv, d.node[mv])
-            risky = risk_here[mv] > 0.2
-            d.displaced_until[mv[risky]] = t + self.clock.steps(
-                float(self.cfg.behaviour.violence.displaced_memory_days) * 24)
+            risky = risk_who[moved] > 0.2
+            d.displaced_until[mv[risky]] = t + self.durations.displaced_memory
             d.node[mv] = new_site[moved]
         d.lie_lows[who[~lie_low]] = 0
         ll = who[lie_low]
@@ -436,17 +594,57 @@ class BrusselsMarketModel(mesa.Model):
             d.lie_lows[ll] += 1
             quit_ = ll[d.lie_lows[ll] >= int(beh.quit_after_lie_lows)]
             d.status[ll] = dl.LYING_LOW
-            d.until[ll] = t + self.clock.steps(float(beh.lie_low_hours))
+            d.until[ll] = t + self.durations.lie_low
             d.status[quit_] = dl.RESERVE
             d.lie_lows[quit_] = 0
+        return len(ll) > 0
 
-    def _own_crew_near(self, nodes, crews, selling) -> np.ndarray:
+    def _site_counts(self, cands: np.ndarray, crews: np.ndarray, selling: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Within the market radius of each candidate site (``cands``: one row per dealer, of
+        crew ``crews``): demand (buyers per hour, plus the footfall pull), sellers, and sellers
+        of the dealer's crew.
+
+        Balls are symmetric, so sellers are counted from their own side: each seller counts at
+        every node within the radius of its site.
+        """
         d, n = self.dealers, self.smap.n_nodes
-        keys = np.sort(d.crew[selling].astype(np.int64) * n + d.node[selling])
-        nb, seg = self.ball_market.gather(nodes)
-        q = crews[seg].astype(np.int64) * n + nb
-        cnt = np.searchsorted(keys, q, side="right") - np.searchsorted(keys, q, side="left")
-        return np.bincount(seg, weights=cnt, minlength=len(nodes))
+        demand_near = self._demand_near[cands] + self._footfall_pull[cands]
+        near, seller = self.ball_market.gather(d.node[selling])
+        comp = np.bincount(near, minlength=n)[cands]
+        keys = d.crew[selling].astype(np.int64)[seller] * n + near
+        keys.sort()
+        q = (crews.astype(np.int64) * n)[:, None] + cands
+        own = keys.searchsorted(q, side="right") - keys.searchsorted(q, side="left")
+        return demand_near, comp, own
+
+    def _refresh_demand_near(self) -> None:
+        """Recompute `_demand_near` from ``sales`` and ``unserved`` (see `_add_demand`)."""
+        beh = self.cfg.behaviour.dealers
+        field = float(beh.sales_weight) * self.hourly(self.sales) \
+            + float(beh.unserved_weight) * self.hourly(self.unserved)
+        near = self.ball_market.sum_at(field, np.arange(self.smap.n_nodes))
+        self._demand_near = np.append(near, 0.0)  # spare slot for the padded ball's sentinel
+
+    def _add_demand(self, nodes: np.ndarray, weight: float) -> None:
+        """Keep `_demand_near` in step with new sales or unserved searches at ``nodes``.
+
+        `_demand_near` is the market-radius sum of weighted sales + unserved searches, as rates
+        per hour, and decays with them.
+        """
+        np.add.at(self._demand_near, self.ball_market.padded[nodes], weight * self._hourly_factor)
+
+    def _sbd_cut(self, nodes: np.ndarray, t: int) -> np.ndarray | float:
+        """Security-by-design attractiveness cut at ``nodes`` (0 before the intervention)."""
+        if t < self.intervention_step or not self._any_sbd:
+            return 0.0
+        return float(self.cfg.scenario.sbd_attractiveness_cut) * self.sbd[nodes]
+
+    def _crews(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`dealers.crew_index`, cached until recruitment changes crews."""
+        if self._crew_cache is None:
+            self._crew_cache = dl.crew_index(self.dealers)
+        return self._crew_cache
 
     def _recruit(self, t: int) -> None:
         d, beh, rng = self.dealers, self.cfg.behaviour.dealers, self.streams["dealers"]
@@ -473,145 +671,207 @@ class BrusselsMarketModel(mesa.Model):
             recruited.append(take)
         if recruited:
             r = np.concatenate(recruited)
+            self._crew_cache = None
             self.events.add(t, EventType.RECRUITMENT, d.node[r], r, d.crew[r])
 
     # ------------------------------------------------------------------ users
     def _step_users(self, t: int, hour: float) -> None:
-        u, beh, rng, smap = self.users, self.cfg.behaviour.users, self.streams["users"], self.smap
-        sm = self.clock.step_minutes
-        # treatment and lingering end
-        done = np.flatnonzero((u.status == us.TREATMENT) & (u.until <= t))
+        """Treatment and lingering end, cravings start, searchers arrive and try to buy."""
+        u, rng = self.users, self.streams["users"]
+        self._end_treatments(t)
+        self._end_lingering(t)
+        rate = self.clock.demand_factor(t) / self.durations.purchase_interval
+        start = us.start_cravings(u, t, rate, rng)
+        failed = failed_at = _NONE
+        arr = ((u.status == us.SEARCHING) & (u.arrive <= t)).nonzero()[0]
+        if len(arr):
+            u.node[arr] = u.target[arr]
+            failed, failed_at = self._purchases(t, arr, hour)
+        # new searchers are still idle above: they set out only now, with the failed ones
+        if len(start) or len(failed):
+            self._set_out(t, start, failed, failed_at)
+        self.recorder.add("users_searching", u.node[u.status == us.SEARCHING])
+
+    def _end_treatments(self, t: int) -> None:
+        u, rng = self.users, self.streams["users"]
+        done = ((u.status == us.TREATMENT) & (u.until <= t)).nonzero()[0]
+        if len(done) == 0:
+            return
         relapse = rng.random(len(done)) < float(self.cfg.behaviour.outreach.relapse_prob)
         u.status[done[relapse]] = us.IDLE
         u.ready[done[relapse]] = t
         u.status[done[~relapse]] = us.RECOVERED
-        linger = u.status == us.LINGERING
-        leave = np.flatnonzero(linger & ((u.until <= t) | (self.police_cover_sight[u.node] > 0)))
+
+    def _end_lingering(self, t: int) -> None:
+        """Users lingering after public use go home when time is up or police come in sight."""
+        u = self.users
+        linger = (u.status == us.LINGERING).nonzero()[0]
+        if len(linger) == 0:
+            return
+        stay = u.until[linger] > t
+        stay[stay] = ~self.police_in_sight(u.node[linger[stay]])
+        leave = linger[~stay]
         u.status[leave] = us.IDLE
         u.node[leave] = u.home[leave]
-        # new cravings
-        rate = self.clock.demand_factor(t) / self.clock.steps(float(beh.purchase_interval_hours))
-        start = us.start_cravings(u, t, rate, rng)
-        if len(start):
-            loyal = (u.known[start] >= 0) & (rng.random(len(start)) < float(beh.loyalty))
-            target = u.known[start].copy()
-            fresh = start[~loyal]
-            target[~loyal] = us.pick_markets(smap, u.home[fresh], self.market_nodes,
-                                             self.market_strength, float(beh.search_radius_m),
-                                             rng)
-            target = np.where(target < 0, u.home[start], target)
-            u.status[start] = us.SEARCHING
-            u.attempts[start] = 0
-            u.target[start] = target
-            u.arrive[start] = t + us.travel_steps(smap, u.node[start], target, beh, sm)
-        # arrivals
-        arr = np.flatnonzero((u.status == us.SEARCHING) & (u.arrive <= t))
-        if len(arr):
-            u.node[arr] = u.target[arr]
-            self._purchases(t, arr, hour)
-        searching = u.status == us.SEARCHING
-        self.recorder.add("users_searching", u.node[searching])
 
-    def _purchases(self, t: int, arr: np.ndarray, hour: float) -> None:
+    def _set_out(self, t: int, start: np.ndarray, failed: np.ndarray, failed_at: np.ndarray
+                 ) -> None:
+        """Users with a new craving (``start``) and failed searchers (at ``failed_at``) head
+        for a market.
+
+        Loyal new searchers go where they last bought; the others draw a known market (failed
+        searchers not the one that just failed; new searchers without one go home) and
+        failed searchers give up after too many attempts.
+        """
         u, beh, rng, smap = self.users, self.cfg.behaviour.users, self.streams["users"], self.smap
-        d = self.dealers
-        selling = np.flatnonzero(self._selling_mask(t))
-        sellers_at = np.bincount(d.node[selling], minlength=smap.n_nodes)
-        nodes = u.node[arr]
-        nb, seg = self.ball_purchase.gather(nodes)
-        score = sellers_at[nb] + rng.random(len(nb)) * 0.5
-        best = segment_argmax(score, seg, len(arr))
-        site = np.where(best >= 0, nb[np.maximum(best, 0)], nodes)
-        ok = sellers_at[site] > 0
+        target = u.known[start]
+        fresh = ((target < 0) | (rng.random(len(start)) >= float(beh.loyalty))).nonzero()[0]
+        n_fresh = len(fresh)
+        origins = np.concatenate([u.home[start[fresh]], failed_at])
+        picks = us.pick_markets(smap, origins, self.market_nodes, self.market_strength,
+                                float(beh.search_radius_m), rng,
+                                exclude_origin=np.arange(len(origins)) >= n_fresh)
+        fresh_pick = picks[:n_fresh]
+        target[fresh] = np.where(fresh_pick < 0, origins[:n_fresh], fresh_pick)
+        u.status[start] = us.SEARCHING
+        u.attempts[start] = 0
+        u.target[start] = target
+        nxt = picks[n_fresh:]
+        go = (u.attempts[failed] < int(beh.max_attempts)) & (nxt >= 0)
+        g = failed[~go]
+        u.status[g] = us.IDLE
+        u.node[g] = u.home[g]
+        u.ready[g] = t + self.durations.retry
+        u.target[failed[go]] = nxt[go]
+        movers = np.concatenate([start, failed[go]])
+        u.arrive[movers] = t + us.travel_steps(
+            smap, np.concatenate([u.node[start], failed_at[go]]),
+            np.concatenate([target, nxt[go]]), beh, self.clock.step_minutes)
+
+    def _purchases(self, t: int, arr: np.ndarray, hour: float) -> tuple[np.ndarray, np.ndarray]:
+        """Arrivals buy from the busiest selling site within reach, unless police are there.
+
+        Returns the arrivals who found no seller, and where they are.
+        """
+        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
+        selling, seller_nodes = self._selling, self._seller_nodes
+        sellers_at = self._sellers_at  # all zero between uses; the padding slot holds -1
+        np.add.at(sellers_at, seller_nodes, 1)
+        # the site with most sellers within reach (ties at random); padding never wins
+        near = self.ball_purchase.padded[u.node[arr]]
+        best = (sellers_at[near] + rng.random(near.shape) * 0.5).argmax(axis=1)
+        site = near[np.arange(len(arr)), best]
+        n_sellers = sellers_at[site]
+        sellers_at[seller_nodes] = 0
+        ok = n_sellers > 0
         if bool(beh.avoid_police):
             ok &= self.police_cover_arrest[site] == 0
         buyers, sites = arr[ok], site[ok]
         if len(buyers):
-            order = np.argsort(d.node[selling], kind="stable")
-            s_nodes = d.node[selling][order]
-            lo = np.searchsorted(s_nodes, sites, side="left")
-            hi = np.searchsorted(s_nodes, sites, side="right")
-            dealer = selling[order][lo + (rng.random(len(sites)) * (hi - lo)).astype(np.int64)]
+            # a random seller among those at the site: sellers sorted by site, pick one in range
+            order = np.argsort(seller_nodes, kind="stable")
+            first = seller_nodes[order].searchsorted(sites)
+            pick = (rng.random(len(sites)) * n_sellers[ok]).astype(np.int64)
+            dealer = selling[order[first + pick]]
             self.events.add(t, EventType.TRANSACTION, sites, buyers, dealer)
             self.recorder.add("transactions", sites)
             np.add.at(self.sales, sites, 1.0)
+            self._add_demand(sites, float(self.cfg.behaviour.dealers.sales_weight))
             u.known[buyers] = sites
             u.node[buyers] = sites
             self._consume(t, buyers, sites, hour)
         failed = arr[~ok]
-        if len(failed):
-            self._failed_search(t, failed)
+        return failed, self._failed_search(t, failed) if len(failed) else _NONE
 
     def _consume(self, t: int, buyers: np.ndarray, sites: np.ndarray, hour: float) -> None:
+        """Buyers use in a room (if willing, open, in reach and not full), in public, or home."""
+        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
+        in_room = self._room_use(t, buyers, sites, hour)
+        p_public = float(beh.public_use_prob) * (1 - self._sbd_nuisance_cut(sites, t))
+        public = rng.random(len(buyers)) < p_public
+        if in_room is not None:
+            public &= ~in_room
+        pb = buyers[public]
+        if len(pb):
+            self.events.add(t, EventType.PUBLIC_USE, sites[public], pb)
+            self.recorder.add("public_use", sites[public])
+            u.status[pb] = us.LINGERING
+            u.until[pb] = t + self.durations.linger
+        home = buyers[~public]
+        u.status[home] = us.IDLE
+        u.node[home] = u.home[home]
+        u.ready[buyers] = t + self.durations.min_gap
+
+    def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray, hour: float
+                  ) -> np.ndarray | None:
+        """Mask of the buyers who use a consumption room now (None: no room is open)."""
+        open_now = self.rooms.open_now(t, hour)
+        if not open_now.any():
+            return None
         u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
         referred = u.referred_until[buyers] >= t
         p_room = np.where(referred, float(beh.room_use_prob_referred), float(beh.room_use_prob))
         willing = rng.random(len(buyers)) < p_room
-        room = room_admissions(self.rooms, sites, willing, self.rooms.open_now(t, hour),
-                               float(beh.room_reach_m), rng)
+        room = room_admissions(self.rooms, sites, willing, open_now, float(beh.room_reach_m), rng)
         in_room = room >= 0
         if in_room.any():
             rn = self.rooms.node[room[in_room]]
             self.events.add(t, EventType.ROOM_ENTRY, rn, buyers[in_room], room[in_room])
             self.recorder.add("room_entries", rn)
-        sbd_cut = float(self.cfg.scenario.sbd_nuisance_cut) * self.sbd[sites] * (
-            t >= self.intervention_step)
-        public = ~in_room & (rng.random(len(buyers)) < float(beh.public_use_prob) * (1 - sbd_cut))
-        pb = buyers[public]
-        self.events.add(t, EventType.PUBLIC_USE, sites[public], pb)
-        self.recorder.add("public_use", sites[public])
-        u.status[pb] = us.LINGERING
-        u.until[pb] = t + self.clock.steps(float(beh.linger_hours))
-        home = buyers[~public]
-        u.status[home] = us.IDLE
-        u.node[home] = u.home[home]
-        u.ready[buyers] = t + self.clock.steps(float(beh.min_gap_hours))
+        return in_room
 
-    def _failed_search(self, t: int, failed: np.ndarray) -> None:
-        u, beh, rng, smap = self.users, self.cfg.behaviour.users, self.streams["users"], self.smap
+    def _sbd_nuisance_cut(self, nodes: np.ndarray, t: int) -> np.ndarray | float:
+        """Security-by-design cut of public use at ``nodes`` (0 before the intervention)."""
+        if t < self.intervention_step or not self._any_sbd:
+            return 0.0
+        return float(self.cfg.scenario.sbd_nuisance_cut) * self.sbd[nodes]
+
+    def _failed_search(self, t: int, failed: np.ndarray) -> np.ndarray:
+        """Record searches that found no seller (unserved demand) and count the attempt.
+
+        Returns where the searchers are.
+        """
+        u = self.users
         nodes = u.node[failed]
         self.events.add(t, EventType.UNSERVED_SEARCH, nodes, failed)
         self.recorder.add("unserved_searches", nodes)
         np.add.at(self.unserved, nodes, 1.0)
+        self._add_demand(nodes, float(self.cfg.behaviour.dealers.unserved_weight))
         u.attempts[failed] += 1
-        nxt = us.pick_markets(smap, nodes, self.market_nodes, self.market_strength,
-                              float(beh.search_radius_m), rng, exclude_origin=True)
-        give_up = (u.attempts[failed] >= int(beh.max_attempts)) | (nxt < 0)
-        g = failed[give_up]
-        u.status[g] = us.IDLE
-        u.node[g] = u.home[g]
-        u.ready[g] = t + self.clock.steps(float(beh.retry_hours))
-        go = failed[~give_up]
-        u.target[go] = nxt[~give_up]
-        u.arrive[go] = t + us.travel_steps(smap, u.node[go], u.target[go], beh,
-                                           self.clock.step_minutes)
+        return nodes
 
     # ------------------------------------------------------------------ outreach
-    def _step_outreach(self, t: int, hour: float, new_hour: bool) -> None:
+    def _step_outreach(self, t: int, new_hour: bool) -> None:
+        """Workers move within their hotspot hourly and, on shift, contact users nearby."""
         o, beh, rng = self.outreach, self.cfg.behaviour.outreach, self.streams["outreach"]
         if len(o) == 0:
             return
         weekday_ok = not bool(beh.weekdays_only) or self.clock.weekday(t) < 5
-        o.on_shift[:] = weekday_ok and self.clock.in_hours(t, float(beh.shift_start_hour),
-                                                           float(beh.shift_hours))
+        on_shift = weekday_ok and self.clock.in_hours(t, float(beh.shift_start_hour),
+                                                      float(beh.shift_hours))
+        o.on_shift[:] = on_shift
         if new_hour:
             hs = self.smap.hotspots
             starts = hs.catchment_indptr[o.hotspot]
             counts = hs.catchment_indptr[o.hotspot + 1] - starts
             o.node[:] = hs.catchment_indices[starts + (rng.random(len(o)) * counts).astype(int)]
-        if not o.on_shift.any():
+            self._outreach_covered = None
+        if not on_shift:
             return
+        if self._outreach_covered is None:  # workers stay put within the hour
+            self._outreach_covered = covered_nodes(o.node, self.ball_contact, self.smap.n_nodes)
         u = self.users
-        present = np.flatnonzero((u.status == us.SEARCHING) | (u.status == us.LINGERING))
-        hit = outreach_contacts(u.node[present], o.node[o.on_shift], self.ball_contact,
+        present = ((u.status == us.SEARCHING) | (u.status == us.LINGERING)).nonzero()[0]
+        hit = outreach_contacts(u.node[present], o.node, self.ball_contact,
                                 self.smap.n_nodes, float(beh.contact_prob),
-                                int(beh.max_contacts_per_step), rng)
+                                int(beh.max_contacts_per_step), rng,
+                                covered=self._outreach_covered)
         met = present[hit]
         if len(met) == 0:
             return
         self.events.add(t, EventType.OUTREACH_CONTACT, u.node[met], met)
         self.recorder.add("outreach_contacts", u.node[met])
-        u.referred_until[met] = t + self.clock.steps(float(beh.referral_days) * 24)
+        u.referred_until[met] = t + self.durations.referral
         treat = met[rng.random(len(met)) < float(beh.treatment_prob)]
         if len(treat):
             self.events.add(t, EventType.TREATMENT_ENTRY, u.node[treat], treat)
@@ -623,20 +883,16 @@ class BrusselsMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ violence
     def _violence(self, t: int, hour: float) -> None:
+        """Cells contested by two or more crews may see a violent incident."""
         d, beh, rng = self.dealers, self.cfg.behaviour.violence, self.streams["violence"]
-        selling = np.flatnonzero(self._selling_mask(t))
+        selling = self._selling
         if len(selling) < 2:
             return
         cells = self.cell[d.node[selling]]
-        pairs = np.unique(np.column_stack([cells, d.crew[selling]]), axis=0)
-        ucell, n_crews = np.unique(pairs[:, 0], return_counts=True)
-        contested = ucell[n_crews >= 2]
+        contested, k = dl.contested_cells(cells, d.crew[selling], len(d.crew_home))
         if len(contested) == 0:
             return
-        k = n_crews[n_crews >= 2]
-        in_c = np.isin(cells, contested)
-        disp = (d.displaced_until[selling] > t) & in_c
-        n_disp = np.array([disp[cells == c].sum() for c in contested])
+        n_disp = self._displaced_in(contested, cells, d.displaced_until[selling] > t)
         p = float(beh.base_prob) * (k - 1) * (1.0 + float(beh.displaced_factor) * n_disp)
         hit = contested[rng.random(len(contested)) < p]
         if len(hit) == 0:
@@ -644,6 +900,17 @@ class BrusselsMarketModel(mesa.Model):
         first = np.array([selling[np.flatnonzero(cells == c)[0]] for c in hit])
         self.events.add(t, EventType.VIOLENT_INCIDENT, d.node[first], first, d.crew[first])
         self.recorder.add("violent_incidents", d.node[first])
+
+    @staticmethod
+    def _displaced_in(contested: np.ndarray, cells: np.ndarray, displaced: np.ndarray
+                      ) -> np.ndarray | int:
+        """Number of displaced sellers in each (sorted) contested cell."""
+        disp_cells = cells[displaced]
+        if len(disp_cells) == 0:
+            return 0
+        pos = np.minimum(contested.searchsorted(disp_cells), len(contested) - 1)
+        inside = contested[pos] == disp_cells
+        return np.bincount(pos[inside], minlength=len(contested))
 
     # ------------------------------------------------------------------ outputs
     def region_metrics(self) -> pd.DataFrame:

@@ -93,17 +93,19 @@ def room_admissions(
 ) -> np.ndarray:
     """Room index used by each purchase (-1: none) given willingness, opening, reach, capacity."""
     out = np.full(len(purchase_nodes), -1, np.int64)
-    if len(purchase_nodes) == 0 or not open_now.any():
-        return out
+    rooms_open = open_now.nonzero()[0]
     idx = willing.nonzero()[0]  # only willing buyers look for a room
-    if len(idx) == 0:
+    if len(rooms_open) == 0 or len(idx) == 0:
         return out
-    d = np.where(open_now[:, None], rooms.dist[:, purchase_nodes[idx]], np.inf)
-    nearest = np.argmin(d, axis=0)
+    d = rooms.dist[rooms_open[:, None], purchase_nodes[idx]]  # (open rooms, willing buyers)
+    nearest = d.argmin(axis=0)  # position in rooms_open (ties: the first room)
     ok = d[nearest, np.arange(len(idx))] <= reach_m
     idx, nearest = idx[ok], nearest[ok]
-    for r in np.unique(nearest):
-        cand = rng.permutation(idx[nearest == r])
+    for j, r in enumerate(rooms_open):
+        cand = idx[nearest == j]
+        if len(cand) == 0:
+            continue
+        cand = rng.permutation(cand)
         free = max(int(rooms.capacity[r] - rooms.used_this_hour[r]), 0)
         took = cand[:free]
         out[took] = r

@@ -6,13 +6,13 @@ they go. Strategies share one small interface, so a new one is a few lines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from brusim.errors import ConfigError
+from brusim.model.spatial import Ball
 
 PATROL, FOCUS = 0, 1
 
@@ -124,6 +124,57 @@ class PatrolSampler:
         """One weighted random node for each entry of ``group`` (groups must be non-empty)."""
         pos = self.cum.searchsorted(group + rng.random(len(group)), side="right")
         return self.nodes[np.minimum(pos, self.end[group] - 1)]
+
+
+@dataclass(frozen=True)
+class Posts:
+    """Posts of the on-duty units for the rest of an hour (one row per step), with the nodes
+    each row's units see (sight ball) and can reach (arrest ball), so a step only slices."""
+
+    first_step: int
+    nodes: np.ndarray  # (steps, on-duty units)
+    sight: np.ndarray  # sight-ball nodes of every post, row after row
+    sight_effect: np.ndarray  # deterrence of the unit behind each entry of ``sight``
+    sight_offset: np.ndarray  # (steps + 1,) where each row's entries start
+    arrest: np.ndarray  # arrest-ball nodes of every post, row after row
+    arrest_offset: np.ndarray
+
+    @classmethod
+    def build(cls, first_step: int, nodes: np.ndarray, effect: np.ndarray, sight: Ball,
+              arrest: Ball) -> Posts:
+        """``nodes``: (steps, units) posts; ``effect``: (units,) deterrence of each unit."""
+        flat = nodes.ravel()
+        near, post, first, _ = sight.gather_segments(flat)
+        near_arrest, _, first_arrest, _ = arrest.gather_segments(flat)
+        # as intp: every step indexes with them, and other index types are converted first
+        near, near_arrest = near.astype(np.intp), near_arrest.astype(np.intp)
+        steps, units = nodes.shape
+        effects = np.empty((steps, units))
+        effects[:] = effect
+        return cls(first_step, nodes, near, effects.ravel()[post],
+                   _row_offsets(first, steps, units, len(near)), near_arrest,
+                   _row_offsets(first_arrest, steps, units, len(near_arrest)))
+
+    def sight_at(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes in sight of the posts at ``step``, and the deterrence behind each."""
+        i = step - self.first_step
+        lo, hi = self.sight_offset[i], self.sight_offset[i + 1]
+        return self.sight[lo:hi], self.sight_effect[lo:hi]
+
+    def arrest_at(self, step: int) -> np.ndarray:
+        """Nodes within arrest range of the posts at ``step``."""
+        i = step - self.first_step
+        return self.arrest[self.arrest_offset[i]:self.arrest_offset[i + 1]]
+
+
+def _row_offsets(first: np.ndarray, steps: int, units: int, total: int) -> np.ndarray:
+    """Entry offsets of each of ``steps`` rows of ``units`` posts, from each post's first
+    entry."""
+    offsets = np.zeros(steps + 1, np.int64)  # no posts: every row is empty
+    if units:
+        offsets[:-1] = first[::units]
+        offsets[-1] = total
+    return offsets
 
 
 # ---------------------------------------------------------------- deployment strategies

@@ -30,9 +30,10 @@ STATE_METRICS = ("dealers_active", "users_searching")
 class Recorder:
     """Accumulates per-node counts and folds them into areas at each recording interval.
 
-    `add` only buffers ``(metric, nodes, weight)``; `flush` folds the buffered entries into the
-    areas (hotspot catchments, police zones, region) through a node -> areas table, so a
-    recording interval costs work in proportion to the events in it, not to the map size.
+    `add` only buffers ``(metric, nodes, weight)``; `flush` sums the buffered entries by node
+    signature (the set of areas a node belongs to: its zone, the region and any hotspot
+    catchments) and maps the few signatures to the areas (hotspot catchments, police zones,
+    region), so a recording interval costs work in proportion to the events in it.
     """
 
     def __init__(self, smap, record_every: int, step_hours: float):
@@ -48,13 +49,13 @@ class Recorder:
             shape=(len(smap.zone_ids), self.n),
         )
         region = sp.csr_matrix(np.ones((1, self.n)))
-        self.membership = sp.vstack([hs.membership(self.n), zone_rows, region]).tocsr()
-        node_areas = self.membership.T.tocsr()  # (nodes, areas)
-        node_areas.sum_duplicates()
-        self._node_area_indptr = node_areas.indptr.astype(np.int64)
-        self._node_area_count = np.diff(self._node_area_indptr)
-        self._node_area = node_areas.indices.astype(np.int64)
-        self._node_area_weight = node_areas.data.astype(np.float64)
+        hotspot_rows = hs.membership(self.n)
+        self.membership = sp.vstack([hotspot_rows, zone_rows, region]).tocsr()
+        self._signature, signature_areas = area_signatures(self.membership)
+        self._n_areas, self._n_signatures = signature_areas.shape
+        # (signature, area, weight) triples: areas are summed from signatures without BLAS
+        self._pair_area, self._pair_signature = signature_areas.nonzero()
+        self._pair_weight = signature_areas[self._pair_area, self._pair_signature]
         self._metric_ids: list[int] = []
         self._nodes: list[np.ndarray] = []
         self._weights: list[np.ndarray | float] = []
@@ -101,26 +102,31 @@ class Recorder:
         self._metric_ids, self._nodes, self._weights = [], [], []
         self.step_in_interval = 0
 
+    def _entry_weights(self, lengths: np.ndarray) -> np.ndarray:
+        """Weight of every buffered entry (scalar weights repeated, arrays copied in)."""
+        scalar = [w if isinstance(w, float) else 0.0 for w in self._weights]
+        weight = np.repeat(np.array(scalar), lengths)
+        ends = np.cumsum(lengths)
+        for i, w in enumerate(self._weights):
+            if not isinstance(w, float):
+                weight[ends[i] - lengths[i]:ends[i]] = w
+        return weight
+
     def _area_values(self) -> np.ndarray:
         """(areas, metrics) sums of the entries buffered since the last flush."""
-        n_areas, n_metrics = self.membership.shape[0], len(METRICS)
+        n_metrics, n_signatures = len(METRICS), self._n_signatures
+        values = np.zeros((self._n_areas, n_metrics))
         if not self._nodes:
-            return np.zeros((n_areas, n_metrics))
+            return values
         lengths = np.fromiter(map(len, self._nodes), np.int64, len(self._nodes))
         nodes = np.concatenate(self._nodes)
         metric = np.repeat(np.array(self._metric_ids, np.int64), lengths)
-        weight = np.concatenate([np.broadcast_to(w, (k,)) for w, k in
-                                 zip(self._weights, lengths, strict=True)])
-        # each entry counts once in every area its node belongs to
-        counts = self._node_area_count[nodes]
-        entry = np.repeat(np.arange(len(nodes)), counts)
-        ends = counts.cumsum()
-        pos = np.repeat(self._node_area_indptr[nodes] - ends + counts, counts) \
-            + np.arange(len(entry))
-        keys = self._node_area[pos] * n_metrics + metric[entry]
-        w = weight[entry] * self._node_area_weight[pos]
-        return np.bincount(keys, weights=w, minlength=n_areas * n_metrics).reshape(
-            n_areas, n_metrics)
+        by_signature = np.bincount(self._signature[nodes] * n_metrics + metric,
+                                   weights=self._entry_weights(lengths),
+                                   minlength=n_signatures * n_metrics).reshape(-1, n_metrics)
+        np.add.at(values, self._pair_area,
+                  by_signature[self._pair_signature] * self._pair_weight[:, None])
+        return values
 
     def region_frame(self) -> pd.DataFrame:
         """Region-wide metrics per step."""
@@ -143,3 +149,23 @@ class Recorder:
         df.insert(0, "day", (steps // steps_per_day).astype(np.int32))
         df.insert(0, "step", steps)
         return df
+
+
+def area_signatures(membership: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Group nodes by the areas they belong to.
+
+    ``membership`` is (areas, nodes). Returns each node's signature index and the dense
+    (areas, signatures) membership of the signatures, so that
+    ``membership @ x == signature_areas @ (x summed by signature)``.
+    """
+    node_areas = membership.T.tocsr()
+    node_areas.sum_duplicates()
+    index: dict[tuple, int] = {}
+    signature = np.empty(node_areas.shape[0], np.int64)
+    for i in range(node_areas.shape[0]):
+        lo, hi = node_areas.indptr[i], node_areas.indptr[i + 1]
+        key = (node_areas.indices[lo:hi].tobytes(), node_areas.data[lo:hi].tobytes())
+        signature[i] = index.setdefault(key, len(index))
+    first = np.zeros(len(index), np.int64)
+    first[signature[::-1]] = np.arange(len(signature))[::-1]  # one node per signature
+    return signature, np.asarray(membership[:, first].todense(), dtype=np.float64)

@@ -8,6 +8,7 @@ arithmetic, dominates at these sizes).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -42,11 +43,33 @@ class Ball:
         ends = counts.cumsum()
         total = int(ends[-1]) if len(ends) else 0
         if total == 0:
-            return np.zeros(0, np.int32), np.zeros(0, np.int64), ends - counts, counts
+            return self.indices[:0], np.zeros(0, np.int64), ends - counts, counts
         firsts = ends - counts
-        shift = np.repeat(self.indptr[rows] - firsts, counts)
-        seg = np.repeat(np.arange(len(rows)), counts)
+        shift = (self.indptr[rows] - firsts).repeat(counts)
+        seg = np.arange(len(rows)).repeat(counts)
         return self.indices[shift + np.arange(total)], seg, firsts, counts
+
+    @cached_property
+    def padded(self) -> np.ndarray:
+        """(n + 1, max list length) neighbour table, rows padded with the sentinel node ``n``.
+
+        Row ``n`` is all sentinel. Arrays indexed by it need one spare slot at the end; cheaper
+        than `gather` for small balls, at the price of handling the padding.
+        """
+        n = len(self.counts)
+        width = max(int(self.counts.max(initial=0)), 1)
+        table = np.full((n + 1, width), n, np.int32)
+        rows = np.arange(n).repeat(self.counts)
+        table[rows, np.arange(len(self.indices)) - self.indptr[rows]] = self.indices
+        return table
+
+    def neighbours(self, rows: np.ndarray) -> np.ndarray:
+        """Concatenated neighbour lists of ``rows`` (`gather` without the row labels)."""
+        counts = self.counts[rows]
+        ends = counts.cumsum()
+        total = int(ends[-1]) if len(ends) else 0
+        shift = (self.indptr[rows] - ends + counts).repeat(counts)
+        return self.indices[shift + np.arange(total)]
 
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Concatenated neighbour lists of ``rows`` and, for each entry, its position in rows."""
@@ -74,7 +97,7 @@ class Ball:
         counts = self.counts[rows]
         pick = (rng.random(len(rows)) * counts).astype(np.int64)
         if self.all_nonempty:
-            return self.indices[self.indptr[rows] + pick].astype(np.int64)
+            return self.indices[self.indptr[rows] + pick].astype(np.int64, copy=False)
         out = rows.astype(np.int64)
         ok = counts > 0
         out[ok] = self.indices[self.indptr[rows[ok]] + pick[ok]]
@@ -123,4 +146,20 @@ def weighted_choice(cum_weights: np.ndarray, rng: np.random.Generator, size: int
 
 def euclid(smap: StreetMap, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Straight-line distance (m) between node arrays ``a`` and ``b``."""
-    return np.hypot(smap.x[a] - smap.x[b], smap.y[a] - smap.y[b])
+    xy = node_xy(smap)
+    return np.abs(xy[a] - xy[b])
+
+
+_XY_CACHE: dict[int, tuple[StreetMap, np.ndarray]] = {}
+
+
+def node_xy(smap: StreetMap) -> np.ndarray:
+    """Node coordinates as complex numbers ``x + iy`` (one array op per distance), cached."""
+    hit = _XY_CACHE.get(id(smap))
+    if hit is not None and hit[0] is smap:
+        return hit[1]
+    if len(_XY_CACHE) >= 8:  # a few maps at most are alive at once
+        _XY_CACHE.clear()
+    xy = smap.x + 1j * smap.y
+    _XY_CACHE[id(smap)] = (smap, xy)
+    return xy

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brusim.model.spatial import euclid
+from brusim.model.spatial import euclid, node_xy
 
 IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED = 0, 1, 2, 3, 4
 STATUS_NAMES = ("idle", "searching", "lingering", "treatment", "recovered")
@@ -64,12 +64,13 @@ def start_cravings(u: UserState, step: int, rate: float, rng: np.random.Generato
 
 
 def travel_steps(smap, a: np.ndarray, b: np.ndarray, beh, step_minutes: float) -> np.ndarray:
-    """Steps to travel between nodes: walking for short trips, transit beyond a threshold."""
+    """Steps to travel between nodes (at least 1): walking for short trips, transit beyond a
+    threshold."""
     d = euclid(smap, a, b) * smap.circuity
     walk = beh.walk_speed_kmh * 1000.0 / 60.0 * step_minutes  # metres per step
     transit = beh.transit_speed_kmh * 1000.0 / 60.0 * step_minutes
-    steps = np.ceil(d / np.where(d > beh.transit_above_m, transit, walk))
-    return np.maximum(steps, 1).astype(np.int64)
+    # ceil(d / speed), and 1 for d = 0 (whole multiples of a step have measure zero)
+    return (d / np.where(d > beh.transit_above_m, transit, walk)).astype(np.int64) + 1
 
 
 def pick_markets(
@@ -79,21 +80,22 @@ def pick_markets(
     market_strength: np.ndarray,
     search_radius_m: float,
     rng: np.random.Generator,
-    exclude_origin: bool = False,
+    exclude_origin: bool | np.ndarray = False,
 ) -> np.ndarray:
     """Choose a known market for each origin, by strength × distance decay (word of mouth).
 
-    Returns -1 where no market lies within ``search_radius_m``.
+    Returns -1 where no market lies within ``search_radius_m``. ``exclude_origin`` (for all
+    origins, or a mask per origin) leaves out a market at the origin itself.
     """
     if len(markets) == 0 or len(origin) == 0:
         return np.full(len(origin), -1, np.int64)
-    d = np.hypot(smap.x[origin][:, None] - smap.x[markets],
-                 smap.y[origin][:, None] - smap.y[markets])
+    xy = node_xy(smap)
+    d = np.abs(xy[origin][:, None] - xy[markets])
     w = market_strength * np.exp(d * (-2.0 / search_radius_m))
-    reachable = (d <= search_radius_m) & (d >= 1.0) if exclude_origin else d <= search_radius_m
-    w *= reachable  # exclude_origin: not the place that just failed
-    cum = w.cumsum(axis=1)
-    total = cum[:, -1]
-    r = rng.random(len(origin)) * total
-    idx = (cum < r[:, None]).sum(axis=1)
-    return np.where(total > 0, markets[np.minimum(idx, len(markets) - 1)], -1)
+    # within the search radius; with exclude_origin, not the place that just failed (d < 1 m)
+    closest = np.where(exclude_origin, 1.0, -1.0)
+    w *= (d <= search_radius_m) & (d >= (closest[:, None] if np.ndim(closest) else closest))
+    # exponential race: the smallest Exp(1) / weight wins, with probability ∝ weight
+    score = w / rng.standard_exponential(w.shape)
+    best = score.argmax(axis=1)
+    return np.where(score[np.arange(len(origin)), best] > 0, markets[best], -1)
