@@ -83,6 +83,7 @@ class DealerBehaviour:
     arrest_memory_hours: float = 72.0
     flee_risk: float = 0.6
     move_cost_per_km: float = 0.3
+    turf_cost_per_km: float = 0.2
     switch_margin: float = 0.15
     choice_noise: float = 0.1
     turf_penalty: float = 0.6

@@ -118,12 +118,14 @@ def site_utility(
     sbd_cut: np.ndarray,
     dist_m: np.ndarray,
     beh,
+    home_dist_m: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Utility of selling at each candidate site (rows: dealers, columns: candidates).
 
     takings = demand / (1 + competitors) reduced by security by design, discounted by perceived
-    risk (exp(-risk_weight * risk)); minus the cost of moving and of contesting another crew's turf,
-    plus a small bonus for crew-mates nearby.
+    risk (exp(-risk_weight * risk)) and raised by crew-mates nearby; minus the cost of moving
+    (``dist_m`` from the current site), of distance from the crew's turf (``home_dist_m``) and of
+    contesting another crew's turf.
     """
     del current, dealer_crew
     takings = demand_near / (competitors_near + 1.0)
@@ -132,10 +134,12 @@ def site_utility(
     risk = perceived_risk(exposure, beh.risk_half_saturation)
     risk *= tolerance[:, None]
     contested = (competitors_near - own_crew_near > 0.5) & (own_crew_near < 0.5)
+    # crew-mates nearby raise expected takings (lookouts, supply) by crew_bonus each, up to 3
+    takings *= 1.0 + np.minimum(own_crew_near, 3.0) * beh.crew_bonus
     # value - turf penalty = takings * (exp(-risk_weight * risk) - turf_penalty * contested)
     utility = takings * (np.exp(risk * -beh.risk_weight) - beh.turf_penalty * contested)
     utility -= dist_m * (beh.move_cost_per_km / 1000.0)
-    utility += np.minimum(own_crew_near, 3.0) * beh.crew_bonus
+    utility -= home_dist_m * (beh.turf_cost_per_km / 1000.0)
     return utility
 
 
@@ -190,10 +194,13 @@ def known_market_near(
     """A random known market within ``radius_m`` of each site in ``cur`` (the site if none)."""
     if len(markets) == 0:
         return cur
-    xy = node_xy(smap)
+    xy = node_xy(smap, np.complex64)
     near = np.abs(xy[cur][:, None] - xy[markets]) <= radius_m
-    best = np.where(near, rng.random(near.shape), -1.0).argmax(axis=1)
-    return np.where(near.any(axis=1), markets[best], cur)
+    # the r-th market in reach, r uniform: first column where the running count exceeds r
+    in_reach = near.cumsum(axis=1)
+    r = (rng.random(len(cur)) * in_reach[:, -1]).astype(np.int64)
+    best = (in_reach > r[:, None]).argmax(axis=1)
+    return np.where(in_reach[:, -1] > 0, markets[best], cur)
 
 
 def choose_sites(

@@ -573,12 +573,14 @@ class BrusselsMarketModel(mesa.Model):
         demand_near, comp, own = self._site_counts(cands, d.crew[who], selling)
         xy = node_xy(smap)[cands]
         dist = np.abs(xy - xy[:, :1]) * smap.circuity  # from the current site (column 0)
+        home = node_xy(smap)[d.crew_home[d.crew[who]]]
+        home_dist = np.abs(xy - home[:, None]) * smap.circuity  # from the crew's turf
         self_near = dist <= self.ball_market.radius_m * smap.circuity
         comp -= self_near  # the dealer itself is among the sellers near its own site
         own -= self_near
         util = dl.site_utility(
             cands, None, None, d.tolerance[who], demand_near, comp, own,
-            self._exposure_now[cands], self._sbd_cut(cands, t), dist, beh,
+            self._exposure_now[cands], self._sbd_cut(cands, t), dist, beh, home_dist,
         ) + float(beh.choice_noise) * rng.gumbel(size=shape)
         new_site, moved, lie_low = dl.choose_sites(d, who, cands, util, beh)
         mv = who[moved]

@@ -150,16 +150,23 @@ def euclid(smap: StreetMap, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(xy[a] - xy[b])
 
 
-_XY_CACHE: dict[int, tuple[StreetMap, np.ndarray]] = {}
+_XY_CACHE: dict[tuple[int, str], tuple[StreetMap, np.ndarray]] = {}
 
 
-def node_xy(smap: StreetMap) -> np.ndarray:
-    """Node coordinates as complex numbers ``x + iy`` (one array op per distance), cached."""
-    hit = _XY_CACHE.get(id(smap))
+def node_xy(smap: StreetMap, dtype: type = np.complex128) -> np.ndarray:
+    """Node coordinates as complex numbers ``x + iy`` (one array op per distance), cached.
+
+    ``np.complex64`` gives single-precision coordinates centred on the map (about 1 mm
+    resolution over a city): enough for weights and radius tests on many pairs at once.
+    """
+    key = (id(smap), np.dtype(dtype).name)
+    hit = _XY_CACHE.get(key)
     if hit is not None and hit[0] is smap:
         return hit[1]
     if len(_XY_CACHE) >= 8:  # a few maps at most are alive at once
         _XY_CACHE.clear()
     xy = smap.x + 1j * smap.y
-    _XY_CACHE[id(smap)] = (smap, xy)
+    if dtype != np.complex128:
+        xy = (xy - xy.mean()).astype(dtype)
+    _XY_CACHE[key] = (smap, xy)
     return xy
