@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
@@ -277,6 +278,12 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
     tables["displacement"] = disp
     tables["displacement_summary"] = mt.displacement_summary(disp)
     tables["concentration"] = mt.concentration(sales, smap.n_nodes)
+    tables["receivers"] = pd.concat(
+        [mt.top_receivers(sales, scen, settings.baseline).assign(scenario=scen)
+         for scen in settings.scenarios if scen != settings.baseline] or [pd.DataFrame()],
+        ignore_index=True)
+    listed = np.unique(smap.hotspots.catchment_indices)
+    tables["emerging"] = mt.emerging_hotspots(sales, listed, threshold=emerging_threshold(sales))
     for name, df in tables.items():
         write_parquet(out / f"{name}.parquet", df)
     write_duckdb(out / "results.duckdb", tables)
@@ -285,6 +292,14 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
     make_figures(out, tables, smap, settings, cfg)
     write_json(out / "manifest.json", compare_manifest(settings, cfg, smap))
     return tables
+
+
+def emerging_threshold(sales: pd.DataFrame) -> float:
+    """A node is a new hot spot when its mean after-window count reaches the 99th percentile of
+    the baseline's busy nodes (at least 10 transactions)."""
+    after = sales[sales["window"] == "after"]
+    per_run = after.groupby(["scenario", "seed", "node"], observed=True)["count"].sum()
+    return max(10.0, float(np.nanpercentile(per_run.to_numpy(), 99))) if len(per_run) else 10.0
 
 
 def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
