@@ -429,3 +429,13 @@ def test_short_labels() -> None:
     assert short_label("Gare du Midi / Zuidstation") == "Gare du Midi"
     assert short_label("Saint-Antoine (Forest)") == "Saint-Antoine"
     assert short_label("Querelle / Marolles") == "Querelle / Marolles"
+
+
+def test_failed_download_says_how_to_pass_a_file(tmp_path, monkeypatch):
+    """Offline (or for a place OSM does not know) the download fails with one line that says how
+    to give a file instead."""
+    monkeypatch.setenv("BRUSIM_CACHE", str(tmp_path))
+    with pytest.raises(MapError) as info:
+        load_street_map(MapSettings(source="download", place="Atlantis-sur-Senne, Nowhere"))
+    message = str(info.value)
+    assert "BRUSIM_MAP" in message and "\n" not in message
