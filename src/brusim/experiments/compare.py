@@ -43,7 +43,7 @@ class CompareSettings:
     scenarios: list[str] = field(default_factory=lambda: ["baseline", "midi_plan",
                                                           "hotspot_strategy"])
     baseline: str = "baseline"
-    replications: int = 10
+    replications: int = 5
     first_seed: int = 0
     n_jobs: int = -1
     overrides: list[str] = field(default_factory=list)
