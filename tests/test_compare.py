@@ -71,3 +71,49 @@ def test_unknown_setting_is_passed_to_hydra_and_rejected(tmp_path):
     settings = load_settings(None, [*ARGS, "police.strateg=patrol", f"out_dir={tmp_path}"])
     with pytest.raises(ConfigError):
         run_compare(settings, progress=False)
+
+
+# ----------------------------------------------------------------------------- WDQ on the model
+
+POLICE_ON_A = ["behaviour.outreach.hotspots=[a]", "population.n_outreach=0", "weeks=4",
+               "scenario.intervention_week=2", "population.dispersed_crew_share=0",
+               "police.strategy=concentrate", "police.focus_hotspots=[a]",
+               "police.focus_share=1.0", "police.reinforcement_units=4"]
+
+
+def seller_wdq(sites: list[str], extra: list[str]) -> pd.DataFrame:
+    """WDQ of seller-hours around site a (target 500 m, buffer 500-1200 m), three seeds."""
+    from brusim.analysis import metrics as mt
+    from brusim.analysis.windows import Windows, run_recording_sellers
+    from brusim.model import BrusselsMarketModel
+    from tests.conftest import synthetic_config
+
+    frames = []
+    for seed in range(3):
+        model = BrusselsMarketModel(synthetic_config(*sites, *POLICE_ON_A, *extra,
+                                                     f"seed={seed}"))
+        frames.append(run_recording_sellers(model, Windows((1, 2), (3, 4)))
+                      .assign(scenario="x", seed=seed))
+    nodes = pd.concat(frames, ignore_index=True)
+    a = model.smap.hotspots.index("a")
+    return mt.displacement(nodes, model.smap.hotspots.dist[a], 500.0, (500.0, 1200.0))
+
+
+def test_attractive_site_in_buffer_gives_negative_wdq():
+    sites = ["map.synthetic.hotspots=[[a,3,4],[b,3,15],[c,16,4]]",
+             "+population.market_weights.a=1.0", "+population.market_weights.b=1.0",
+             "+population.market_weights.c=1.0"]
+    d = seller_wdq(sites, [])
+    assert (d["r_after"] < d["r_before"]).all()  # the target improved
+    assert d["wdq"].mean() < 0  # sellers moved into the buffer: displacement
+
+
+def test_no_viable_site_nearby_gives_non_negative_wdq():
+    sites = ["map.synthetic.hotspots=[[a,3,4],[c,18,18]]",
+             "+population.market_weights.a=1.0", "+population.market_weights.c=1.0"]
+    stay = ["behaviour.dealers.awareness_m=150", "behaviour.dealers.footfall_weight=0",
+            "behaviour.users.search_radius_m=600", "behaviour.dealers.turf_cost_per_km=5"]
+    d = seller_wdq(sites, stay)
+    assert d["r_after"].sum() < d["r_before"].sum()  # fewer sellers at the target
+    assert np.isfinite(d["wdq"]).all()
+    assert (d["wdq"] >= 0).all()  # no displacement into the buffer

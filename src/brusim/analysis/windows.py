@@ -78,3 +78,24 @@ def weekly_node_counts(events: pd.DataFrame, steps_per_week: int,
     df = pd.DataFrame({"week": (ev["step"].to_numpy() // steps_per_week).astype(np.int32),
                        "node": ev["node"].to_numpy()})
     return df.value_counts().rename("count").reset_index().sort_values(["week", "node"])
+
+
+def run_recording_sellers(model, windows: Windows) -> pd.DataFrame:
+    """Run ``model`` to its horizon while summing seller-hours per street node in each window.
+
+    Transactions follow buyers; seller presence shows where the market's supply stands, so
+    displacement can be measured on either.
+    """
+    n, spw = model.smap.n_nodes, model.clock.steps_per_week
+    hours = model.clock.step_minutes / 60.0
+    acc = {"before": np.zeros(n), "after": np.zeros(n)}
+    while model.t < model.n_steps:
+        model.step()
+        label = windows.label(np.array([(model.t - 1) // spw]))[0]
+        if label:
+            acc[label] += np.bincount(model.selling_nodes(), minlength=n) * hours
+    model.recorder.flush(model.t - 1)
+    model.events.flush()
+    rows = [pd.DataFrame({"window": label, "node": np.flatnonzero(v),
+                          "count": v[np.flatnonzero(v)]}) for label, v in acc.items()]
+    return pd.concat(rows, ignore_index=True).assign(event="dealer_hours")

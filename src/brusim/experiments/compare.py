@@ -21,6 +21,7 @@ from brusim.analysis import metrics as mt
 from brusim.analysis.windows import (
     Windows,
     node_window_counts,
+    run_recording_sellers,
     weekly_node_counts,
     weekly_series,
     window_totals,
@@ -146,16 +147,16 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
         _MAP_CACHE[key] = load_street_map(map_settings(cfg.map))
     smap = _MAP_CACHE[key]
     model = BrusselsMarketModel(cfg, smap=smap)
-    model.run()
     windows = Windows.for_run(cfg.scenario.intervention_week, cfg.weeks, cfg.burn_in_weeks,
                               settings.window_weeks)
+    sellers = run_recording_sellers(model, windows)
     areas = model.area_metrics()
     tag = {"scenario": scenario, "seed": seed}
     results = window_totals(areas, windows).assign(**tag)
     weekly = weekly_series(areas, WEEKLY_METRICS).assign(**tag)
     events = model.events.to_table().to_pandas()
     nodes = pd.concat([node_window_counts(events, windows, model.clock.steps_per_week, et)
-                       for et in ("transaction", "public_use", "violent_incident")])
+                       for et in ("transaction", "public_use", "violent_incident")] + [sellers])
     nodes = nodes.assign(**tag)
     path.mkdir(parents=True, exist_ok=True)
     if seed == settings.first_seed:  # for the animated map: weekly activity per node, one seed
@@ -277,6 +278,11 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
                            (settings.buffer_inner_m, settings.buffer_outer_m))
     tables["displacement"] = disp
     tables["displacement_summary"] = mt.displacement_summary(disp)
+    seller_hours = raw["nodes"][raw["nodes"]["event"] == "dealer_hours"]
+    disp_s = mt.displacement(seller_hours, smap.hotspots.dist[target], settings.target_m,
+                             (settings.buffer_inner_m, settings.buffer_outer_m))
+    tables["displacement_sellers"] = disp_s
+    tables["displacement_sellers_summary"] = mt.displacement_summary(disp_s)
     tables["concentration"] = mt.concentration(sales, smap.n_nodes)
     tables["receivers"] = pd.concat(
         [mt.top_receivers(sales, scen, settings.baseline).assign(scenario=scen)

@@ -509,6 +509,10 @@ class BrusselsMarketModel(mesa.Model):
         return self._sellers()
 
     # ------------------------------------------------------------------ dealers
+    def selling_nodes(self) -> np.ndarray:
+        """Street nodes of the dealers who sold in the last step (one entry per seller)."""
+        return self.dealers.node[self._selling_mask(self.t - 1)]
+
     def _selling_mask(self, t: int) -> np.ndarray:
         """Dealers active and on shift at step ``t`` (the step loop keeps its own copy)."""
         d = self.dealers
