@@ -158,6 +158,8 @@ class BrusselsMarketModel(mesa.Model):
         # (t + offset) % interval == 0  <=>  offset % interval == (-t) % interval
         self._decision_phase = self.dealers.decision_offset % self.durations.decision
         self._crew_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._xy = node_xy(self.smap)
+        self._crew_home_xy = self._xy[self.dealers.crew_home]
         hours = np.arange(self.clock.steps_per_day) * self.clock.step_minutes / 60.0
         self._shift_table = dl.on_shift(self.dealers, hours[:, None],
                                         self.cfg.behaviour.dealers.shift_hours)
@@ -178,11 +180,28 @@ class BrusselsMarketModel(mesa.Model):
         self._sellers_at = np.zeros(n + 1, np.int64)  # scratch for _purchases
         self._sellers_at[n] = -1
         self._outreach_covered: np.ndarray | None = None
+        self._outreach_shift = self._outreach_shift_table()
+        self._room_hours = self._room_hours_table()
+        self._sold_since: list[np.ndarray] = []  # sale sites since the market list refresh
         self._refresh_demand_near()
         self._footfall_pull = float(self.cfg.behaviour.dealers.footfall_weight) * self.footfall
         self._exposure_now = self.presence + self.arrest_memory
 
     # ------------------------------------------------------------------ set-up helpers
+    def _outreach_shift_table(self) -> list[bool]:
+        """Whether outreach workers are on shift, for each step of the week."""
+        beh, clock = self.cfg.behaviour.outreach, self.clock
+        start, hours = float(beh.shift_start_hour), float(beh.shift_hours)
+        return [(not bool(beh.weekdays_only) or clock.weekday(s) < 5)
+                and clock.in_hours(s, start, hours) for s in range(clock.steps_per_week)]
+
+    def _room_hours_table(self) -> np.ndarray:
+        """(steps of the day, rooms): room open in the scenario and within its opening hours
+        (`Rooms.open_now` without the start week)."""
+        r = self.rooms
+        hours = np.array([self.clock.hour(s) for s in range(self.clock.steps_per_day)])[:, None]
+        return r.open_ & (hours >= r.open_hour) & (hours < r.close_hour)
+
     def _hotspot_weights(self) -> np.ndarray:
         mw = dict(self.cfg.population.market_weights or {})
         unknown = sorted(set(mw) - set(self.smap.hotspots.ids))
@@ -252,11 +271,29 @@ class BrusselsMarketModel(mesa.Model):
                                            self.streams["init"])
         self.market_nodes, self.market_strength = markets, strength
 
-    def _markets(self) -> tuple[np.ndarray, np.ndarray]:
+    def _markets(self, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Word-of-mouth market list: the ``N_MARKETS`` nodes with most recent sales, and their
+        sales; among ``candidates`` only (default: every node)."""
         k = min(N_MARKETS, self.smap.n_nodes)
-        top = np.argpartition(-self.sales, k - 1)[:k]
+        if candidates is None:
+            top = np.argpartition(-self.sales, k - 1)[:k]
+        elif len(candidates) > k:
+            top = candidates[np.argpartition(-self.sales[candidates], k - 1)[:k]]
+        else:
+            top = candidates
         top = top[self.sales[top] > 0]
         return top.astype(np.int64), self.sales[top]
+
+    def _refresh_markets(self, t: int) -> None:
+        """Hourly market list. Sales decay at one rate everywhere, so the ranking only changes
+        where something was sold: the new top is among the old top and this hour's sale sites
+        (recomputed from every node once a day)."""
+        if t % self.durations.per_day == 0:
+            self.market_nodes, self.market_strength = self._markets()
+        else:
+            candidates = np.unique(np.concatenate([self.market_nodes, *self._sold_since]))
+            self.market_nodes, self.market_strength = self._markets(candidates)
+        self._sold_since = []
 
     def _make_agents(self) -> None:
         for i in range(len(self.dealers)):
@@ -282,7 +319,7 @@ class BrusselsMarketModel(mesa.Model):
         new_hour = t % self.durations.per_hour == 0
         if new_hour:
             self.rooms.used_this_hour[:] = 0
-            self.market_nodes, self.market_strength = self._markets()
+            self._refresh_markets(t)
         if t % self.durations.per_week == 0:
             self.court_used = 0
         # shifts are fixed per dealer: one on-shift mask per time of day serves the whole step
@@ -573,12 +610,13 @@ class BrusselsMarketModel(mesa.Model):
         d, beh, smap = self.dealers, self.cfg.behaviour.dealers, self.smap
         cands = dl.candidate_sites(d, who, self.ball_aware, self.market_nodes, smap,
                                    int(beh.n_candidates), rng, self._crews())
-        shape = cands.shape
-        demand_near, comp, own = self._site_counts(cands, d.crew[who], selling)
-        xy = node_xy(smap)[cands]
-        dist = np.abs(xy - xy[:, :1]) * smap.circuity  # from the current site (column 0)
-        home = node_xy(smap)[d.crew_home[d.crew[who]]]
-        home_dist = np.abs(xy - home[:, None]) * smap.circuity  # from the crew's turf
+        shape, crew = cands.shape, d.crew[who]
+        demand_near, comp, own = self._site_counts(cands, crew, selling)
+        xy = self._xy[cands]
+        dist = np.abs(xy - xy[:, :1])  # from the current site (column 0)
+        dist *= smap.circuity
+        home_dist = np.abs(xy - self._crew_home_xy[crew][:, None])  # from the crew's turf
+        home_dist *= smap.circuity
         self_near = dist <= self.ball_market.radius_m * smap.circuity
         comp -= self_near  # the dealer itself is among the sellers near its own site
         own -= self_near
@@ -782,6 +820,7 @@ class BrusselsMarketModel(mesa.Model):
             self.events.add(t, EventType.TRANSACTION, sites, buyers, dealer)
             self.recorder.add("transactions", sites)
             np.add.at(self.sales, sites, 1.0)
+            self._sold_since.append(sites)
             self._add_demand(sites, float(self.cfg.behaviour.dealers.sales_weight))
             u.known[buyers] = sites
             u.node[buyers] = sites
@@ -811,7 +850,7 @@ class BrusselsMarketModel(mesa.Model):
     def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray, hour: float
                   ) -> np.ndarray | None:
         """Mask of the buyers who use a consumption room now (None: no room is open)."""
-        open_now = self.rooms.open_now(t, hour)
+        open_now = self._room_hours[t % self.durations.per_day] & (t >= self.rooms.from_step)
         if not open_now.any():
             return None
         u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
@@ -852,9 +891,7 @@ class BrusselsMarketModel(mesa.Model):
         o, beh, rng = self.outreach, self.cfg.behaviour.outreach, self.streams["outreach"]
         if len(o) == 0:
             return
-        weekday_ok = not bool(beh.weekdays_only) or self.clock.weekday(t) < 5
-        on_shift = weekday_ok and self.clock.in_hours(t, float(beh.shift_start_hour),
-                                                      float(beh.shift_hours))
+        on_shift = self._outreach_shift[t % self.durations.per_week]
         o.on_shift[:] = on_shift
         if new_hour:
             hs = self.smap.hotspots
@@ -894,7 +931,7 @@ class BrusselsMarketModel(mesa.Model):
         selling = self._selling
         if len(selling) < 2:
             return
-        cells = self.cell[d.node[selling]]
+        cells = self.cell[self._seller_nodes]
         contested, k = dl.contested_cells(cells, d.crew[selling], len(d.crew_home))
         if len(contested) == 0:
             return

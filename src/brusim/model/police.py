@@ -134,7 +134,7 @@ class Posts:
     first_step: int
     nodes: np.ndarray  # (steps, on-duty units)
     sight: np.ndarray  # sight-ball nodes of every post, row after row
-    sight_effect: np.ndarray  # deterrence of the unit behind each entry of ``sight``
+    sight_effect: np.ndarray | float  # deterrence behind each entry of ``sight`` (or for all)
     sight_offset: np.ndarray  # (steps + 1,) where each row's entries start
     arrest: np.ndarray  # arrest-ball nodes of every post, row after row
     arrest_offset: np.ndarray
@@ -144,27 +144,40 @@ class Posts:
               arrest: Ball) -> Posts:
         """``nodes``: (steps, units) posts; ``effect``: (units,) deterrence of each unit."""
         flat = nodes.ravel()
-        near, post, first, _ = sight.gather_segments(flat)
-        near_arrest, _, first_arrest, _ = arrest.gather_segments(flat)
+        steps, units = nodes.shape
+        if units == 0 or bool(np.all(effect == effect[0])):
+            # one deterrence for all units (no focus posts): no per-entry weights needed
+            near, first = _neighbours_and_firsts(sight, flat)
+            effects = float(effect[0]) if units else 0.0
+        else:
+            near, post, first, _ = sight.gather_segments(flat)
+            effects = np.empty((steps, units))
+            effects[:] = effect
+            effects = effects.ravel()[post]
+        near_arrest, first_arrest = _neighbours_and_firsts(arrest, flat)
         # as intp: every step indexes with them, and other index types are converted first
         near, near_arrest = near.astype(np.intp), near_arrest.astype(np.intp)
-        steps, units = nodes.shape
-        effects = np.empty((steps, units))
-        effects[:] = effect
-        return cls(first_step, nodes, near, effects.ravel()[post],
+        return cls(first_step, nodes, near, effects,
                    _row_offsets(first, steps, units, len(near)), near_arrest,
                    _row_offsets(first_arrest, steps, units, len(near_arrest)))
 
-    def sight_at(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def sight_at(self, step: int) -> tuple[np.ndarray, np.ndarray | float]:
         """Nodes in sight of the posts at ``step``, and the deterrence behind each."""
         i = step - self.first_step
         lo, hi = self.sight_offset[i], self.sight_offset[i + 1]
-        return self.sight[lo:hi], self.sight_effect[lo:hi]
+        effect = self.sight_effect
+        return self.sight[lo:hi], effect if isinstance(effect, float) else effect[lo:hi]
 
     def arrest_at(self, step: int) -> np.ndarray:
         """Nodes within arrest range of the posts at ``step``."""
         i = step - self.first_step
         return self.arrest[self.arrest_offset[i]:self.arrest_offset[i + 1]]
+
+
+def _neighbours_and_firsts(ball: Ball, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`Ball.neighbours` of ``rows`` and where each row's entries start."""
+    counts = ball.counts[rows]
+    return ball.neighbours(rows), counts.cumsum() - counts
 
 
 def _row_offsets(first: np.ndarray, steps: int, units: int, total: int) -> np.ndarray:

@@ -56,9 +56,13 @@ class Recorder:
         # (signature, area, weight) triples: areas are summed from signatures without BLAS
         self._pair_area, self._pair_signature = signature_areas.nonzero()
         self._pair_weight = signature_areas[self._pair_area, self._pair_signature]
+        # buffered add() calls since the last flush: metric, nodes, count, scalar weight (0 when
+        # the weights are an array, kept with the call's position in _weight_arrays)
         self._metric_ids: list[int] = []
         self._nodes: list[np.ndarray] = []
-        self._weights: list[np.ndarray | float] = []
+        self._lengths: list[int] = []
+        self._weights: list[float] = []
+        self._weight_arrays: list[tuple[int, np.ndarray]] = []
         self.area_rows: list[np.ndarray] = []
         self.area_steps: list[int] = []
         self.region_rows: list[np.ndarray] = []
@@ -74,14 +78,17 @@ class Recorder:
         if n == 0:
             return
         k = INDEX[metric]
-        self._metric_ids.append(k)
-        self._nodes.append(nodes)
         if isinstance(weight, np.ndarray):
-            weight = np.array(weight, dtype=np.float64)
-            self.region_now[k] += float(weight.sum())
+            weights = np.array(weight, dtype=np.float64)
+            self._weight_arrays.append((len(self._nodes), weights))
+            self.region_now[k] += float(weights.sum())
+            weight = 0.0
         else:
             weight = float(weight)
             self.region_now[k] += weight * n
+        self._metric_ids.append(k)
+        self._nodes.append(nodes)
+        self._lengths.append(n)
         self._weights.append(weight)
 
     def end_step(self, step: int) -> None:
@@ -99,16 +106,16 @@ class Recorder:
             values[:, INDEX[m]] /= self.step_in_interval
         self.area_rows.append(values.astype(np.float32))
         self.area_steps.append(step + 1 - self.step_in_interval)
-        self._metric_ids, self._nodes, self._weights = [], [], []
+        self._metric_ids, self._nodes, self._lengths = [], [], []
+        self._weights, self._weight_arrays = [], []
         self.step_in_interval = 0
 
     def _entry_weights(self, lengths: np.ndarray) -> np.ndarray:
         """Weight of every buffered entry (scalar weights repeated, arrays copied in)."""
-        scalar = [w if isinstance(w, float) else 0.0 for w in self._weights]
-        weight = np.repeat(np.array(scalar), lengths)
-        ends = np.cumsum(lengths)
-        for i, w in enumerate(self._weights):
-            if not isinstance(w, float):
+        weight = np.repeat(np.array(self._weights), lengths)
+        if self._weight_arrays:
+            ends = np.cumsum(lengths)
+            for i, w in self._weight_arrays:
                 weight[ends[i] - lengths[i]:ends[i]] = w
         return weight
 
@@ -118,7 +125,7 @@ class Recorder:
         values = np.zeros((self._n_areas, n_metrics))
         if not self._nodes:
             return values
-        lengths = np.fromiter(map(len, self._nodes), np.int64, len(self._nodes))
+        lengths = np.array(self._lengths, np.int64)
         nodes = np.concatenate(self._nodes)
         metric = np.repeat(np.array(self._metric_ids, np.int64), lengths)
         by_signature = np.bincount(self._signature[nodes] * n_metrics + metric,

@@ -150,7 +150,7 @@ def euclid(smap: StreetMap, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(xy[a] - xy[b])
 
 
-_XY_CACHE: dict[tuple[int, str], tuple[StreetMap, np.ndarray]] = {}
+_XY_CACHE: dict[tuple[int, type], tuple[StreetMap, np.ndarray]] = {}
 
 
 def node_xy(smap: StreetMap, dtype: type = np.complex128) -> np.ndarray:
@@ -159,7 +159,7 @@ def node_xy(smap: StreetMap, dtype: type = np.complex128) -> np.ndarray:
     ``np.complex64`` gives single-precision coordinates centred on the map (about 1 mm
     resolution over a city): enough for weights and radius tests on many pairs at once.
     """
-    key = (id(smap), np.dtype(dtype).name)
+    key = (id(smap), dtype)
     hit = _XY_CACHE.get(key)
     if hit is not None and hit[0] is smap:
         return hit[1]

@@ -91,9 +91,9 @@ def pick_markets(
         return np.full(len(origin), -1, np.int64)
     xy = node_xy(smap, np.complex64)  # single precision: weights only need ~7 digits
     d = np.abs(xy[origin][:, None] - xy[markets])
-    w = market_strength.astype(np.float32) * np.exp(d * np.float32(-2.0 / search_radius_m))
+    w = market_strength * np.exp(d * np.float32(-2.0 / search_radius_m))
     # within the search radius; with exclude_origin, not the place that just failed (d < 1 m)
-    closest = np.where(exclude_origin, 1.0, -1.0).astype(np.float32)
+    closest = np.where(exclude_origin, 1.0, -1.0)
     w *= (d <= search_radius_m) & (d >= (closest[:, None] if np.ndim(closest) else closest))
     # exponential race: the smallest Exp(1) / weight wins, with probability ∝ weight
     score = w / rng.standard_exponential(w.shape)
