@@ -125,10 +125,8 @@ def compare(ctx: typer.Context,
 
 
 def _build_report(out: Path, languages: list[str]) -> None:
-    try:
-        from brusim.reports.brief import build_report
-    except ImportError:
-        return
+    from brusim.reports.brief import build_report
+
     for lang in languages:
         try:
             paths = build_report(out, lang=lang)

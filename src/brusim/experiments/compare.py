@@ -133,7 +133,6 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
     """Run one (scenario, seed) and write its shard. Safe to call in a worker process."""
     from brusim.map import load_street_map
     from brusim.model import BrusselsMarketModel
-    from brusim.model.events import EVENT_NAMES
     from brusim.model.model import map_settings
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
@@ -169,8 +168,7 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
     write_json(path / "manifest.json", {
         **tag, "windows": {"before": windows.before, "after": windows.after},
         "steps": model.t, "map_source_sha256": smap.source_hash,
-        "event_counts": {k: int(v) for k, v in zip(EVENT_NAMES, model.events.counts,
-                                                    strict=True)},
+        "event_counts": model.events.counts_by_name(),
     })
     return "done"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,6 @@ from brusim.io import frame_hash, write_json, write_parquet, write_text
 from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
 from brusim.model.model import RNG_STREAMS, map_settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,8 +67,7 @@ def run_single(
     manifest.update(
         status="complete", ended=now_iso(), steps=model.t,
         wall_seconds=round(time.perf_counter() - t0, 2),
-        event_counts={k: int(v) for k, v in zip(_event_names(), model.events.counts,
-                                                 strict=True)},
+        event_counts=model.events.counts_by_name(),
         hashes={"metrics_region": frame_hash(region), "metrics_areas": frame_hash(areas)},
     )
     if out_dir is not None:
@@ -81,12 +77,6 @@ def run_single(
             _figures(model, out_dir, areas)
         write_json(out_dir / "manifest.json", manifest)
     return RunResult(out_dir, region, areas, manifest)
-
-
-def _event_names() -> list[str]:
-    from brusim.model.events import EVENT_NAMES
-
-    return EVENT_NAMES
 
 
 def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> None:

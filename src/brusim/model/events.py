@@ -90,6 +90,10 @@ class EventLog:
         cols = [pa.array(steps), type_arr, pa.array(nodes), pa.array(agents), pa.array(others)]
         return pa.Table.from_arrays(cols, schema=SCHEMA)
 
+    def counts_by_name(self) -> dict[str, int]:
+        """Number of events of each type so far, by event name."""
+        return {name: int(n) for name, n in zip(EVENT_NAMES, self.counts, strict=True)}
+
     def flush(self) -> None:
         if self._pending == 0:
             return

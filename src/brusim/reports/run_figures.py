@@ -50,7 +50,8 @@ def plot_hotspot_activity(
         if h in weekly.columns:
             ax.plot(weekly.index, weekly[h], marker="o", ms=3, lw=1.6,
                     label=(names or {}).get(h, h))
-    if intervention_week is not None:
+    if intervention_week is not None and weekly.index.min() <= intervention_week \
+            <= weekly.index.max() + 1:
         ax.axvline(intervention_week, color="black", ls="--", lw=1)
         ax.annotate("intervention", (intervention_week, ax.get_ylim()[1]), xytext=(4, -12),
                     textcoords="offset points", fontsize=10)
