@@ -64,6 +64,15 @@ HAND_WRITTEN = [
     (["map.max_snap_m=0"], "map.max_snap_m"),
     (["run.record_every_steps=0"], "run.record_every_steps"),
     (["scenario.sbd_nuisance_cut=1.5"], "scenario.sbd_nuisance_cut"),
+    (["police.strategy=concentrate", "police.focus_hotspots=[central]", "police.focus_share=0.5",
+      "police.officers_per_unit=1000"], "police.focus_share"),  # more units than exist
+    (["police.deterrence_tau_minutes=0"], "police.deterrence_tau_minutes"),
+    (["behaviour.dealers.n_candidates=0"], "behaviour.dealers.n_candidates"),
+    (["run.checkpoint_every_days=-1"], "run.checkpoint_every_days"),
+    (["scenario.intervention_week=-1"], "scenario.intervention_week"),
+    (["population.n_outreach=-2"], "population.n_outreach"),
+    (["scenario.rooms.gate.open_hour=25"], "scenario.rooms.gate"),
+    (["police.sight_m=-5"], "police.sight_m"),
 ]
 
 

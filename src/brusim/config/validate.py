@@ -55,6 +55,7 @@ NON_NEGATIVE = [
     "behaviour.users.min_gap_hours", "behaviour.users.linger_hours",
     "behaviour.outreach.shift_hours", "behaviour.violence.displaced_factor",
     "behaviour.violence.displaced_memory_days", "scenario.intervention_week",
+    "run.checkpoint_every_days",
 ]
 STRATEGIES = ("patrol", "concentrate", "hotspots", "koper")
 
@@ -148,10 +149,27 @@ def _name_problems(cfg, smap) -> list[str]:
     if strategy in ("concentrate",) and not (_get(cfg, "police.focus_hotspots") or []):
         out.append("police.strategy=concentrate needs police.focus_hotspots (which hotspots?)")
     share = float(_get(cfg, "police.focus_share") or 0)
-    if strategy != "patrol" and share == 0 and int(_get(cfg, "police.reinforcement_units")) == 0:
+    reinforcements = int(_get(cfg, "police.reinforcement_units"))
+    if strategy != "patrol" and share == 0 and reinforcements == 0:
         out.append(f"police.strategy={strategy} with focus_share=0 and no reinforcement units "
                    "concentrates nobody; set police.focus_share")
+    feeding = list(_get(cfg, "police.focus_zones") or []) or list(smap.zone_ids)
+    units = street_units(cfg, smap)
+    if (strategy != "patrol" and share > 0 and reinforcements == 0 and zones >= set(feeding)
+            and sum(units[z] for z in feeding) == 0):
+        out.append(f"police.focus_share={share:g}: the focus zones {feeding} have no street units "
+                   "(officers x street_share / officers_per_unit rounds to 0); raise "
+                   "police.street_share or lower police.officers_per_unit")
     return out
+
+
+def street_units(cfg, smap) -> dict[str, int]:
+    """Street units per zone, as the police model forms them (see `init_police`)."""
+    officers = dict(_get(cfg, "police.officers") or {})
+    share = float(_get(cfg, "police.street_share"))
+    per_unit = max(int(_get(cfg, "police.officers_per_unit")), 1)
+    return {z: int(round(float(officers.get(z, default)) * share / per_unit))
+            for z, default in zip(smap.zone_ids, smap.zone_officers, strict=True)}
 
 
 def problems(cfg, smap=None) -> list[str]:

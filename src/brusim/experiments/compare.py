@@ -7,6 +7,7 @@ complete shards, so an interrupted comparison resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -27,14 +28,18 @@ from brusim.analysis.windows import (
     window_totals,
 )
 from brusim.config.validate import problems
-from brusim.errors import ConfigError
-from brusim.io import write_json, write_parquet, write_text
+from brusim.errors import BrusimError, ConfigError
+from brusim.io import sha256_file, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 
 WEEKLY_METRICS = ("transactions", "dealer_hours", "public_use", "violent_incidents", "arrests",
                   "police_hours", "outreach_contacts", "room_entries", "unserved_searches")
 SHARD_FILES = ("results.parquet", "weekly.parquet", "nodes.parquet")
+
+
+class CompareInterrupted(BrusimError):
+    """Ctrl-C during a comparison: finished shards are kept for a resume."""
 
 
 @dataclass
@@ -126,6 +131,38 @@ def shard_complete(path: Path) -> bool:
     return (path / "manifest.json").exists() and all((path / f).exists() for f in SHARD_FILES)
 
 
+def shard_problem(path: Path) -> str | None:
+    """Why a finished-looking shard cannot be used (unreadable manifest, a table whose checksum
+    does not match the manifest's), or None when it is sound."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        checksums = dict(manifest.get("sha256", {}))  # shards of brusim < 0.2 have none
+    except (OSError, ValueError, AttributeError, TypeError):
+        return "its manifest is unreadable"
+    for name, expected in checksums.items():
+        try:
+            if sha256_file(path / name) != expected:
+                return f"{name} does not match its checksum"
+        except OSError:
+            return f"{name} is unreadable"
+    return None
+
+
+def usable_shard(path: Path) -> bool:
+    """Complete and sound; a damaged shard is logged and moved aside so it is run again."""
+    if not shard_complete(path):
+        return False
+    problem = shard_problem(path)
+    if problem is None:
+        return True
+    aside = path.with_name(path.name + ".damaged")
+    shutil.rmtree(aside, ignore_errors=True)
+    path.rename(aside)
+    log.warning("shard %s is damaged (%s); moved to %s and run again", path.name, problem,
+                aside.name)
+    return False
+
+
 _MAP_CACHE: dict = {}
 
 
@@ -137,7 +174,7 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     path = shard_dir(out, scenario, seed)
-    if shard_complete(path):
+    if usable_shard(path):
         return "skipped"
     cfg = compose_run(settings, scenario, seed)
     key = OmegaConf.to_yaml(cfg.map)
@@ -165,10 +202,13 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
     write_parquet(path / "weekly.parquet", weekly)
     write_parquet(path / "nodes.parquet", nodes)
     write_text(path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    files = [*SHARD_FILES, "config.yaml", *(["weekly_nodes.parquet"]
+                                            if seed == settings.first_seed else [])]
     write_json(path / "manifest.json", {
         **tag, "windows": {"before": windows.before, "after": windows.after},
         "steps": model.t, "map_source_sha256": smap.source_hash,
         "event_counts": model.events.counts_by_name(),
+        "sha256": {f: sha256_file(path / f) for f in files},
     })
     return "done"
 
@@ -207,15 +247,22 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
         raise ConfigError(found)
     seeds = list(range(settings.first_seed, settings.first_seed + settings.replications))
     tasks = [(s, k) for k in seeds for s in settings.scenarios]
-    todo = [t for t in tasks if not shard_complete(shard_dir(out, *t))]
+    todo = [t for t in tasks if not usable_shard(shard_dir(out, *t))]
     if len(todo) < len(tasks):
         log.info("resuming: %d of %d runs already complete", len(tasks) - len(todo), len(tasks))
     if todo:
         jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(
             delayed(run_shard)(settings, s, k, out) for s, k in todo)
         bar = tqdm(jobs, total=len(todo), desc="runs", unit="run", disable=not progress)
-        for _ in bar:
-            pass
+        try:
+            for _ in bar:
+                pass
+        except KeyboardInterrupt:
+            bar.close()
+            done = sum(shard_complete(shard_dir(out, *t)) for t in tasks)
+            raise CompareInterrupted(
+                f"interrupted: {done} of {len(tasks)} runs are finished and kept in {out}; "
+                f"resume with the same command plus out_dir={out}") from None
     combine(out, settings)
     return out
 
@@ -315,6 +362,8 @@ def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     con = duckdb.connect(str(tmp))
     try:
         for name, df in tables.items():
+            if df.shape[1] == 0:  # e.g. no receivers when only the baseline was run
+                continue
             con.register("df_view", df)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM df_view")
             con.unregister("df_view")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import brusim
+from brusim.errors import BrusimError
 
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "osmnx", "networkx", "hydra-core",
             "omegaconf", "matplotlib", "duckdb")
@@ -53,3 +55,14 @@ def base_manifest(seed: int, streams: dict, map_hash: str, map_name: str) -> dic
         "started": now_iso(),
         "status": "running",
     }
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """The manifest of a run folder; a missing or damaged one is a one-line error."""
+    path = Path(run_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BrusimError(f"{run_dir} is not a run folder (no manifest.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BrusimError(f"{path} is damaged (not JSON); the run cannot be identified") from None

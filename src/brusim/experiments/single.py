@@ -1,4 +1,9 @@
-"""One simulation run with its output folder: config, manifest, metrics, events and figures."""
+"""One simulation run with its output folder: config, manifest, metrics, events and figures.
+
+A run with an output folder saves a checkpoint every ``run.checkpoint_every_days`` simulated
+days; `resume_run` continues a killed or interrupted run from its last checkpoint and produces
+the same outputs as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from brusim.config.validate import validate
-from brusim.experiments.manifest import base_manifest, now_iso
+from brusim.errors import BrusimError
+from brusim.experiments.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from brusim.experiments.manifest import base_manifest, now_iso, read_manifest
 from brusim.io import frame_hash, write_json, write_parquet, write_text
 from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
@@ -49,19 +56,73 @@ def run_single(
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / CHECKPOINT).unlink(missing_ok=True)  # a fresh start never resumes old state
         write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_json(out_dir / "manifest.json", manifest)
     events_path = out_dir / "events.parquet" if out_dir is not None and cfg.run.write_events \
         else None
-    t0 = time.perf_counter()
     model = BrusselsMarketModel(cfg, smap=smap, events_path=events_path)
+    if events_path is not None:
+        model.events.discard_unfinished()  # parts left by an earlier run in this folder
+    return _complete(model, out_dir, manifest, progress, figures, time.perf_counter())
+
+
+def resume_run(run_dir: Path, *, progress: bool = False, figures: bool | None = None
+               ) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint (or report that it finished)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest.get("status") == "complete":
+        raise BrusimError(f"the run in {run_dir} is already complete; nothing to resume")
+    cfg = load_run_config(run_dir)
+    smap = load_street_map(map_settings(cfg.map))
+    model = load_checkpoint(run_dir, smap)
+    manifest.update(status="running", resumed_from_step=model.t,
+                    resumed=[*manifest.get("resumed", []), now_iso()])
+    write_json(run_dir / "manifest.json", manifest)
+    return _complete(model, run_dir, manifest, progress, figures, time.perf_counter())
+
+
+def load_run_config(run_dir: Path) -> DictConfig:
+    """The resolved config saved in a run folder, checked against the schema."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from brusim.config.schema import BrusimConfig
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise BrusimError(f"{run_dir} is not a run folder (no config.yaml)")
     try:
-        model.run(progress=progress)
+        return OmegaConf.merge(OmegaConf.structured(BrusimConfig), OmegaConf.load(path))
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise BrusimError(f"{path} is not a valid brusim config: "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, progress: bool,
+              figures: bool | None, t0: float) -> RunResult:
+    """Step the model to its horizon (checkpointing), then write its outputs."""
+    cfg = model.cfg
+    every = int(round(float(cfg.run.checkpoint_every_days) * model.durations.per_day))
+    bar = model.progress_bar() if progress else None
+    on_step = bar.update if bar is not None else None
+    try:
+        if out_dir is None or every <= 0:
+            model.advance(model.n_steps - model.t, on_step)
+        else:
+            while model.t < model.n_steps:
+                model.advance(min(every - model.t % every, model.n_steps - model.t), on_step)
+                if model.t < model.n_steps:
+                    save_checkpoint(model, out_dir)
     except KeyboardInterrupt:
         if out_dir is not None:
             manifest.update(status="interrupted", ended=now_iso(), steps_done=model.t)
             write_json(out_dir / "manifest.json", manifest)
         raise
+    finally:
+        if bar is not None:
+            bar.close()
+    model.finish()
     model.events.close()
     region, areas = model.region_metrics(), model.area_metrics()
     manifest.update(
@@ -73,13 +134,18 @@ def run_single(
     if out_dir is not None:
         write_parquet(out_dir / "metrics_region.parquet", region)
         write_parquet(out_dir / "metrics_areas.parquet", areas)
+        events = model.events.to_table().to_pandas() if model.events.path is not None else None
+        if events is not None:
+            manifest["hashes"]["events"] = frame_hash(events)
         if figures if figures is not None else bool(cfg.run.figures):
-            _figures(model, out_dir, areas)
+            _figures(model, out_dir, areas, events)
         write_json(out_dir / "manifest.json", manifest)
+        (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return RunResult(out_dir, region, areas, manifest)
 
 
-def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> None:
+def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame,
+             events: pd.DataFrame | None) -> None:
     from brusim.reports.run_figures import node_counts, plot_hotspot_activity, plot_node_map
 
     fig_dir = out_dir / "figures"
@@ -89,7 +155,8 @@ def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> 
     plot_hotspot_activity(areas, fig_dir / "hotspot_activity.png",
                           intervention_week=float(model.cfg.scenario.intervention_week),
                           names=names)
-    events = model.events.to_table().to_pandas()
+    if events is None:
+        events = model.events.to_table().to_pandas()
     counts = node_counts(events, "transaction", smap.n_nodes)
     plot_node_map(smap, counts, fig_dir / "dealing_map.png",
                   title=f"Where dealing happened: {model.cfg.scenario.name}, seed "

@@ -233,6 +233,9 @@ def compile_street_map(
 
     snap = dict(x=x, y=y, graph=adj, to_lambert=to_lambert, max_snap_m=max_snap_m,
                 catchment_m=catchment_m)
+    if not places.get("hotspots"):
+        raise MapError("no hotspots given for the map; list at least one (map.places_file, or "
+                       "map.synthetic.hotspots for the synthetic city)")
     hotspots = _snap_places(places.get("hotspots", []), "hotspots", **snap)
     stations = _snap_places(places.get("stations", []), "stations", **snap)
     rooms = _snap_places(places.get("consumption_rooms", []), "rooms", **snap)

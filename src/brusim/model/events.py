@@ -1,11 +1,14 @@
 """Event log: every transaction, arrest, incident... as (step, type, node, agent, other) rows.
 
 Rows are buffered per step and flushed in chunks, either kept in memory (tests, small runs) or
-streamed to a Parquet file so long runs never hold the whole log in memory.
+streamed to Parquet so long runs never hold the whole log in memory. A streamed log is written as
+numbered part files in ``<name>.parts/``; `rotate` closes the current part (a checkpoint), so a run
+killed later can resume from finished parts, and `close` joins the parts into the final file.
 """
 
 from __future__ import annotations
 
+import shutil
 from enum import IntEnum
 from pathlib import Path
 
@@ -51,7 +54,17 @@ class EventLog:
         self._buffers = _empty_columns(min(chunk_rows, 65_536))
         self._kept: list[pa.Table] = []
         self._writer: pq.ParquetWriter | None = None
+        self.parts_done = 0  # finished part files (streamed logs)
         self.counts = np.zeros(len(EventType), dtype=np.int64)
+
+    @property
+    def parts_dir(self) -> Path:
+        """Folder of the part files of a streamed log."""
+        assert self.path is not None
+        return self.path.with_name(self.path.name + ".parts")
+
+    def _part(self, index: int, partial: bool = False) -> Path:
+        return self.parts_dir / f"part-{index:05d}.parquet{'.partial' if partial else ''}"
 
     def add(self, step: int, etype: EventType, node, agent, other=None) -> None:
         """Record events of one type at one step (array-like ``node``/``agent``/``other``).
@@ -95,6 +108,7 @@ class EventLog:
         return {name: int(n) for name, n in zip(EVENT_NAMES, self.counts, strict=True)}
 
     def flush(self) -> None:
+        """Write the buffered rows (to the open part file, or to memory)."""
         if self._pending == 0:
             return
         table = self._table()
@@ -103,18 +117,55 @@ class EventLog:
             self._kept.append(table)
             return
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = self.path.with_suffix(".parquet.partial")
-            self._writer = pq.ParquetWriter(self._tmp, SCHEMA)
+            self.parts_dir.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self._part(self.parts_done, partial=True), SCHEMA)
         self._writer.write_table(table)
 
-    def close(self) -> None:
-        """Flush and, when streaming, move the finished file into place atomically."""
+    def rotate(self) -> None:
+        """Finish the current part file (streamed logs): everything so far is safely on disk."""
         self.flush()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            self._tmp.replace(self.path)
+            self._part(self.parts_done, partial=True).replace(self._part(self.parts_done))
+            self.parts_done += 1
+
+    def discard_unfinished(self) -> None:
+        """Delete part files written after the last `rotate` (e.g. by a killed run)."""
+        if self.path is None or not self.parts_dir.exists():
+            return
+        for part in self.parts_dir.iterdir():
+            index = int(part.name.split(".")[0].removeprefix("part-"))
+            if index >= self.parts_done or part.name.endswith(".partial"):
+                part.unlink()
+
+    def close(self) -> None:
+        """Flush and, when streaming, join the part files into the final file atomically."""
+        self.rotate()
+        if self.path is None:
+            return
+        parts = [self._part(i) for i in range(self.parts_done)]
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        if not parts:
+            pq.write_table(SCHEMA.empty_table(), tmp)
+        elif len(parts) == 1:
+            parts[0].replace(tmp)
+        else:
+            with pq.ParquetWriter(tmp, SCHEMA) as writer:
+                for part in parts:
+                    writer.write_table(pq.read_table(part))
+        tmp.replace(self.path)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+    def __getstate__(self) -> dict:
+        # a checkpoint holds the log's position, never an open file: call `rotate` first
+        if self.path is None:
+            self.flush()
+        elif self._writer is not None or self._pending:
+            raise RuntimeError("rotate the event log before pickling it")
+        state = dict(self.__dict__)
+        state["_writer"] = None
+        return state
 
     def to_table(self) -> pa.Table:
         """All events so far (in-memory logs only, or re-read from the finished file)."""

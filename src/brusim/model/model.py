@@ -7,6 +7,7 @@ outreach contacts → violence in contested cells → daily recruitment → reco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -341,16 +342,31 @@ class BrusselsMarketModel(mesa.Model):
         self.t += 1
 
     def run(self, n_steps: int | None = None, progress: bool = False) -> None:
-        """Run ``n_steps`` (default: the configured horizon), then flush outputs."""
+        """Run ``n_steps`` (default: the rest of the configured horizon), then flush outputs."""
         n_steps = self.n_steps - self.t if n_steps is None else n_steps
-        it = range(n_steps)
-        if progress:
-            from tqdm import tqdm
+        bar = self.progress_bar() if progress else None
+        self.advance(n_steps, on_step=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.close()
+        self.finish()
 
-            it = tqdm(it, desc=f"{self.cfg.scenario.name} seed {self.cfg.seed}", unit="step",
-                      mininterval=1.0, leave=False)
-        for _ in it:
+    def advance(self, n_steps: int, on_step: Callable[[], object] | None = None) -> None:
+        """Step ``n_steps`` times without flushing (a run may continue, e.g. after a checkpoint),
+        calling ``on_step`` after each step (e.g. a progress bar's update)."""
+        for _ in range(n_steps):
             self.step()
+            if on_step is not None:
+                on_step()
+
+    def progress_bar(self):
+        """A tqdm bar over the whole horizon, starting at the current step."""
+        from tqdm import tqdm
+
+        return tqdm(total=self.n_steps, initial=self.t, unit="step", mininterval=1.0,
+                    leave=False, desc=f"{self.cfg.scenario.name} seed {self.cfg.seed}")
+
+    def finish(self) -> None:
+        """Flush the last recording interval and the buffered events."""
         self.recorder.flush(self.t - 1)
         self.events.flush()
 

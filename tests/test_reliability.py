@@ -1,0 +1,306 @@
+"""Crash safety and exact reproducibility: checkpoints survive SIGKILL, `--resume` and
+`reproduce` give identical outputs, comparisons are identical across n_jobs, damaged shards are
+re-run, Ctrl-C keeps finished work, and the model's invariants hold for random valid configs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from brusim.errors import BrusimError, MapError
+from brusim.experiments.checkpoint import CHECKPOINT
+from brusim.experiments.compare import load_settings, run_compare, shard_dir
+from brusim.experiments.reproduce import reproduce
+from brusim.experiments.single import resume_run, run_single
+from brusim.model import BrusselsMarketModel
+from brusim.model import dealers as dl
+from tests.conftest import synthetic_config
+
+BRUSIM = [sys.executable, "-m", "brusim.cli"]
+RUN_ARGS = ["weeks=3", "run.checkpoint_every_days=1", "run.figures=false", "run.progress=false"]
+OUTPUTS = ("metrics_region.parquet", "metrics_areas.parquet", "events.parquet")
+
+
+def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process ended early: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def same_outputs(a: Path, b: Path) -> None:
+    for name in OUTPUTS:
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("clean") / "run"
+    run_single(synthetic_config(*RUN_ARGS), out)
+    return out
+
+
+def test_sigkill_then_resume_gives_identical_outputs(uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*BRUSIM, "run", "--config-name", "synthetic", *RUN_ARGS,
+                             f"run.output_dir={out}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        # wait for the second checkpoint so the kill lands mid-run, after a part of the events
+        wait_for(lambda: (out / "events.parquet.parts" / "part-00001.parquet").exists(), 240,
+                 proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "running"  # killed: never marked complete
+    assert (out / CHECKPOINT).exists() and not (out / "metrics_region.parquet").exists()
+    done = subprocess.run([*BRUSIM, "run", "--resume", str(out)], capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    same_outputs(uninterrupted, out)
+    resumed = json.loads((out / "manifest.json").read_text())
+    clean = json.loads((uninterrupted / "manifest.json").read_text())
+    assert resumed["status"] == "complete" and resumed["resumed_from_step"] > 0
+    assert resumed["hashes"] == clean["hashes"]
+    assert resumed["event_counts"] == clean["event_counts"]
+    assert not (out / CHECKPOINT).exists() and not (out / "events.parquet.parts").exists()
+
+
+def test_resume_in_process_from_a_mid_run_checkpoint(uninterrupted, tmp_path):
+    """A checkpoint taken mid-run, with steps run after it and then lost, resumes exactly."""
+    from brusim.experiments.checkpoint import save_checkpoint
+    from brusim.experiments.manifest import base_manifest
+    from brusim.io import write_json, write_text
+
+    cfg = synthetic_config(*RUN_ARGS)
+    out = tmp_path / "run"
+    out.mkdir()
+    write_text(out / "config.yaml", (uninterrupted / "config.yaml").read_text())
+    write_json(out / "manifest.json", base_manifest(0, {}, "", ""))
+    model = BrusselsMarketModel(cfg, events_path=out / "events.parquet")
+    model.advance(500)
+    save_checkpoint(model, out)
+    model.advance(77)  # work done after the checkpoint, then the process "dies"
+    model.events.flush()
+    resume_run(out)
+    same_outputs(uninterrupted, out)
+
+
+def test_resume_errors_are_one_line(uninterrupted, tmp_path):
+    with pytest.raises(BrusimError, match="already complete"):
+        resume_run(uninterrupted)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.yaml", "manifest.json"):
+        (broken / name).write_text((uninterrupted / name).read_text())
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
+    with pytest.raises(BrusimError, match="no checkpoint"):
+        resume_run(broken)
+    (broken / CHECKPOINT).write_bytes(b"\x80\x05not a pickle at all")
+    with pytest.raises(BrusimError, match="unreadable"):
+        resume_run(broken)
+    proc = subprocess.run([*BRUSIM, "run", "--resume", str(broken)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("brusim: error:") and "unreadable" in proc.stderr
+
+
+def test_reproduce_confirms_identical_and_names_what_differs(uninterrupted, tmp_path):
+    outcome = reproduce(uninterrupted)
+    assert outcome.identical
+    assert {o.name for o in outcome.outputs} == {"metrics_region", "metrics_areas", "events"}
+    # the same folder with a config edited after the fact no longer reproduces
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for name in ("manifest.json", "config.yaml"):
+        (edited / name).write_text((uninterrupted / name).read_text())
+    text = (edited / "config.yaml").read_text()
+    assert "arrest_prob: 0.01" in text
+    (edited / "config.yaml").write_text(text.replace("arrest_prob: 0.01", "arrest_prob: 0.2"))
+    proc = subprocess.run([*BRUSIM, "reproduce", str(edited)], capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 1
+    assert "metrics_region: DIFFERS" in proc.stdout and "NOT reproduced" in proc.stdout
+
+
+def test_map_differences_and_unfinished_runs_are_refused(uninterrupted, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.yaml").write_text((uninterrupted / "config.yaml").read_text())
+    manifest = json.loads((uninterrupted / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps(
+        {**manifest, "map": {"name": "x", "source_sha256": "0" * 64}}))
+    with pytest.raises(BrusimError, match="map differs"):
+        reproduce(other)
+    (other / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    with pytest.raises(BrusimError, match="did not finish"):
+        reproduce(other)
+
+
+# ------------------------------------------------------------------------------ comparisons
+
+COMPARE = ["config_name=synthetic", "target=central", "replications=2", "weeks=5",
+           "scenario.intervention_week=3", "burn_in_weeks=1",
+           "scenarios=[baseline,baseline+baseline]", "report=false"]
+
+
+def compare_tables(out: Path) -> dict[str, pd.DataFrame]:
+    return {p.name: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("seq")
+    return run_compare(load_settings(None, [*COMPARE, "n_jobs=1", f"out_dir={out}"]),
+                       progress=False)
+
+
+def test_comparison_tables_identical_across_n_jobs(sequential, tmp_path):
+    parallel = run_compare(load_settings(None, [*COMPARE, "n_jobs=2", f"out_dir={tmp_path}"]),
+                           progress=False)
+    a, b = compare_tables(sequential), compare_tables(parallel)
+    assert a.keys() == b.keys() and len(a) >= 10
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+def test_damaged_shard_is_rerun_and_results_unchanged(sequential, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(sequential, out)
+    victim = shard_dir(out, "baseline", 1) / "results.parquet"
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated by a disk problem
+    keep = shard_dir(out, "baseline", 0) / "manifest.json"
+    before = keep.stat().st_mtime_ns
+    run_compare(load_settings(None, [*COMPARE, "n_jobs=1", f"out_dir={out}"]), progress=False)
+    assert keep.stat().st_mtime_ns == before  # sound shards are kept
+    assert (out / "shards" / "baseline__seed0001.damaged").is_dir()
+    a, b = compare_tables(sequential), compare_tables(out)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+def test_ctrl_c_keeps_finished_runs_and_the_rerun_completes(sequential, tmp_path):
+    args = [*COMPARE, "n_jobs=1", "replications=3", f"out_dir={tmp_path}"]
+    proc = subprocess.Popen([*BRUSIM, "compare", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = shard_dir(tmp_path, "baseline", 0) / "manifest.json"
+        wait_for(first.exists, 240, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err and f"out_dir={tmp_path}" in err and "Traceback" not in err
+    assert first.exists()
+    kept = first.stat().st_mtime_ns
+    run_compare(load_settings(None, args), progress=False)
+    assert first.stat().st_mtime_ns == kept
+    results = pd.read_parquet(tmp_path / "results.parquet")
+    assert set(results["seed"]) == {0, 1, 2}
+    two_seeds = pd.read_parquet(sequential / "results.parquet")
+    pd.testing.assert_frame_equal(
+        results[results["seed"] < 2].reset_index(drop=True), two_seeds, check_like=True)
+
+
+def test_empty_hotspot_file_or_list_is_refused(tmp_path):
+    from brusim.map import MapSettings, load_street_map
+    from brusim.map.loader import SyntheticSettings
+    from brusim.map.places import read_places
+
+    for text, message in (("", "is empty"), ("hotspots: []\nstations: []\n", "no hotspots")):
+        places = tmp_path / "places.yaml"
+        places.write_text(text)
+        with pytest.raises(MapError, match=message):
+            read_places(places)
+    with pytest.raises(MapError, match="hotspot"):
+        load_street_map(MapSettings(source="synthetic", use_cache=False,
+                                    synthetic=SyntheticSettings(hotspots=[])))
+
+
+# ------------------------------------------------------------------------------ invariants
+
+
+@st.composite
+def valid_overrides(draw) -> list[str]:
+    """A random valid configuration of the synthetic city (small, two simulated days)."""
+    strategy = draw(st.sampled_from(["patrol", "concentrate", "hotspots", "koper"]))
+    out = [f"seed={draw(st.integers(0, 10_000))}", "weeks=0.3",
+           f"population.n_users={draw(st.integers(0, 400))}",
+           f"population.n_crews={draw(st.integers(1, 30))}",
+           f"police.arrest_prob={draw(st.floats(0, 0.5))}",
+           f"police.street_share={draw(st.floats(0, 0.3))}",
+           f"police.reinforcement_units={draw(st.integers(0, 6))}",
+           f"behaviour.dealers.awareness_m={draw(st.floats(150, 1500))}",
+           "scenario.intervention_week=0",
+           f"police.strategy={strategy}"]
+    if strategy != "patrol":
+        out += ["police.focus_hotspots=[central]",
+                f"police.focus_share={draw(st.floats(0.1, 1.0))}"]
+    return out
+
+
+class RecordingModel(BrusselsMarketModel):
+    """The model, remembering where each arriving buyer stands when it tries to buy."""
+
+    def _purchases(self, t, arr, hour):
+        self.buyer_nodes.append((t, arr.copy(), self.users.node[arr].copy()))
+        return super()._purchases(t, arr, hour)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(overrides=valid_overrides())
+def test_property_invariants_hold_for_random_valid_configs(overrides):
+    model = RecordingModel(synthetic_config(*overrides))
+    model.buyer_nodes = []
+    smap = model.smap
+    radius = float(model.cfg.behaviour.users.purchase_radius_m)
+    sizes = (len(model.police), len(model.outreach))
+    cover, dealer_node, dealer_status = [], [], []
+    for _ in range(model.n_steps):
+        model.step()
+        cover.append(model.police_cover_arrest.copy())  # police reach during this step
+        dealer_node.append(model.dealers.node.copy())
+        dealer_status.append(model.dealers.status.copy())
+        assert (len(model.police), len(model.outreach)) == sizes  # conservation
+        assert len(model.users) == int(model.cfg.population.n_users)
+        for state in (model.dealers, model.users, model.police):
+            if len(state.node):
+                assert state.node.min() >= 0 and state.node.max() < smap.n_nodes
+    model.finish()
+    region = model.region_metrics().drop(columns="step").to_numpy()
+    assert np.isfinite(region).all() and (region >= 0).all()
+    events = model.events.to_table().to_pandas()
+    arrests = events[events["type"] == "arrest"]
+    for step, node in zip(arrests["step"], arrests["node"], strict=True):
+        assert cover[step][node] > 0
+    standing = {(t, int(b)): int(n) for t, buyers, nodes in model.buyer_nodes
+                for b, n in zip(buyers, nodes, strict=True)}
+    sales = events[events["type"] == "transaction"]
+    for step, node, buyer, dealer in zip(sales["step"], sales["node"], sales["agent"],
+                                         sales["other"], strict=True):
+        assert dealer_node[step][dealer] == node and dealer_status[step][dealer] == dl.ACTIVE
+        where = standing[(int(step), int(buyer))]
+        assert np.hypot(smap.x[where] - smap.x[node], smap.y[where] - smap.y[node]) <= \
+            radius + 1e-6
