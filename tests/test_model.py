@@ -196,3 +196,21 @@ def test_two_weeks_default_scale_on_brussels(brussels_path, brussels):
     areas = model.area_metrics()
     hs = areas[areas["area_kind"] == "hotspot"].groupby("area", observed=True)
     assert hs["transactions"].sum()["gare_du_midi"] > 0
+
+
+def test_koper_focus_units_move_to_a_new_stop_every_step():
+    """Koper stops: the hour's focus units move on every step (a random stop within the
+    perimeter of a hotspot, so a few land on the same node again by chance)."""
+    model = BrusselsMarketModel(synthetic_config(
+        "weeks=1", "scenario=koper", "scenario.intervention_week=0",
+        "police.focus_hotspots=[central,west,east,north]"))
+    moved = total = 0
+    for _ in range(200):
+        before, units = model.police.node.copy(), model._focus_units.copy()
+        mid_hour = model.t % model.durations.per_hour != 0
+        model.step()
+        if mid_hour:
+            moved += int((model.police.node[units] != before[units]).sum())
+            total += len(units)
+    assert total > 500
+    assert moved / total > 0.8

@@ -382,8 +382,9 @@ class BrusselsMarketModel(mesa.Model):
             self._plan_hour(t, rng)
             self._posts = None
         elif self.plan.move_every_step and self.intervention_active and len(self._focus_units):
-            self.plan = self.strategy.plan(p, self.recorder_activity(), rng)
+            # the hour's focus units move on to new stops (Koper): same units, new hotspots
             units = self._focus_units
+            self.plan = self.strategy.plan(p, self.recorder_activity(), rng, units=units)
             self._place_focus(units[self.plan.target[units] >= 0], rng)
             self._set_stops()
             self._posts = None

@@ -221,7 +221,10 @@ class Strategy:
         except KeyError as exc:
             raise ConfigError(f"police.focus_hotspots: {exc.args[0]}") from None
 
-    def plan(self, p: PoliceState, activity: np.ndarray, rng: np.random.Generator) -> FocusPlan:
+    def plan(self, p: PoliceState, activity: np.ndarray, rng: np.random.Generator,
+             units: np.ndarray | None = None) -> FocusPlan:
+        """Focus hotspot per unit. ``units``: keep these focus units and only re-target them
+        (a mid-hour move); by default the strategy picks the focus units itself."""
         return FocusPlan(np.full(len(p), -1, np.int32), self.cfg.patrol_stop_minutes, True)
 
     def _pick_units(self, p: PoliceState, zones: np.ndarray | None,
@@ -253,9 +256,9 @@ class Concentrate(Strategy):
 
     name = "concentrate"
 
-    def plan(self, p, activity, rng):
+    def plan(self, p, activity, rng, units=None):
         target = np.full(len(p), -1, np.int32)
-        units = self._pick_units(p, self._zones(), rng)
+        units = self._pick_units(p, self._zones(), rng) if units is None else units
         if len(self.focus) and len(units):
             target[units] = self.focus[np.arange(len(units)) % len(self.focus)]
         return FocusPlan(target, self.cfg.focus_stop_minutes, False)
@@ -271,14 +274,14 @@ class HotspotSpread(Strategy):
     def _stop(self) -> float:
         return self.cfg.focus_stop_minutes
 
-    def plan(self, p, activity, rng):
+    def plan(self, p, activity, rng, units=None):
         target = np.full(len(p), -1, np.int32)
         pool = self.focus if len(self.focus) else self.listed
         if len(pool) == 0:
             return FocusPlan(target, self._stop(), self.move_every_step)
         hz = self.smap.zone[self.smap.hotspots.node[pool]]
         weights = activity[pool] + 1e-3
-        units = self._pick_units(p, self._zones(), rng)
+        units = self._pick_units(p, self._zones(), rng) if units is None else units
         merged = self.cfg.merged_command
         groups = [units] if merged else [units[p.zone[units] == z] for z in np.unique(p.zone)]
         for group in groups:
