@@ -78,6 +78,8 @@ def test_sigkill_then_resume_gives_identical_outputs(uninterrupted, tmp_path):
     resumed = json.loads((out / "manifest.json").read_text())
     clean = json.loads((uninterrupted / "manifest.json").read_text())
     assert resumed["status"] == "complete" and resumed["resumed_from_step"] > 0
+    for name in ("metrics_region.parquet", "metrics_areas.parquet"):  # byte-identical files
+        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes()
     assert resumed["hashes"] == clean["hashes"]
     assert resumed["event_counts"] == clean["event_counts"]
     assert not (out / CHECKPOINT).exists() and not (out / "events.parquet.parts").exists()
