@@ -40,7 +40,14 @@ class DealerState:
 def init_dealers(
     smap, cfg_pop, cfg_beh, hotspot_weights: np.ndarray, clock, rng: np.random.Generator
 ) -> DealerState:
-    """Create crews at hotspots (by market weight) and dispersed sites, and place their members."""
+    """Create crews at hotspots (by market weight) and dispersed sites, and place their members.
+
+    Hotspot crews: each hotspot first gets ``floor(n_hot × weight share)`` crews, then the
+    remaining crews go one each to the hotspots with the largest weights (not the largest
+    remainders), so light hotspots may get none. Dispersed crews get a home node drawn by
+    residents. Active and reserve dealers join crews in proportion to crew weight (the hotspot's
+    weight shared among its crews, 0.5 for a dispersed crew).
+    """
     n_active, n_reserve, n_crews = cfg_pop.n_dealers, cfg_pop.n_reserve_dealers, cfg_pop.n_crews
     n = n_active + n_reserve
     n_crews = max(1, n_crews)
@@ -49,8 +56,8 @@ def init_dealers(
     crew_hotspot = np.full(n_crews, -1, np.int32)
     crew_home = np.zeros(n_crews, np.int64)
     if n_hot > 0 and len(hotspot_weights):
-        # Largest-remainder allocation of crews to hotspots; every hotspot with weight > 0 gets
-        # one crew before any gets a second when there are enough crews.
+        # floor(weight share × n_hot) crews per hotspot, then one more each for the hotspots with
+        # the largest weights (not the largest remainders) until all n_hot crews are placed.
         w = hotspot_weights / hotspot_weights.sum()
         order = np.argsort(-w, kind="stable")
         alloc = np.floor(w * n_hot).astype(int)
@@ -102,7 +109,8 @@ def on_shift(d: DealerState, hour: float, shift_hours: float) -> np.ndarray:
 
 
 def perceived_risk(exposure: np.ndarray, half_saturation: float) -> np.ndarray:
-    """Map decayed police/arrest exposure to a perceived risk in [0, 1)."""
+    """Map decayed police/arrest exposure to a risk in [0, 1); callers multiply it by each
+    dealer's ``tolerance`` to get the risk that dealer perceives."""
     return exposure / (exposure + half_saturation)
 
 
@@ -122,10 +130,12 @@ def site_utility(
 ) -> np.ndarray:
     """Utility of selling at each candidate site (rows: dealers, columns: candidates).
 
-    takings = demand / (1 + competitors) reduced by security by design, discounted by perceived
-    risk (exp(-risk_weight * risk)) and raised by crew-mates nearby; minus the cost of moving
-    (``dist_m`` from the current site), of distance from the crew's turf (``home_dist_m``) and of
-    contesting another crew's turf.
+    takings = demand / (1 + competitors) reduced by security by design and raised by crew-mates
+    nearby, discounted by perceived risk (exp(-risk_weight * risk), risk = `perceived_risk` ×
+    ``tolerance``); minus ``turf_penalty`` × takings where other crews' sellers stand within the
+    market radius and none of the dealer's own crew; minus the cost of moving (``dist_m`` from
+    the current site) and of distance from the crew's turf (``home_dist_m``). Counts exclude the
+    dealer itself.
     """
     del current, dealer_crew
     takings = demand_near / (competitors_near + 1.0)
@@ -166,7 +176,8 @@ def candidate_sites(
     crews: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Candidate sites for dealers ``who``: current, home, a crew-mate's site, a known market in
-    reach, and random sites from the awareness space around the current and home sites.
+    reach, and random sites from the awareness space around the current and home sites
+    (``4 + max(n_candidates - 4, 2)`` columns, so at least 6).
 
     ``crews`` is `crew_index(d)`, computed here when not given.
     """

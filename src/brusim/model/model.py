@@ -1,8 +1,10 @@
 """`BrusselsMarketModel`: a street drug market on the real street graph.
 
-One step (15 minutes by default) runs, in order: police deployment and presence → perceived risk
-→ arrests and courts → dealers' site decisions → users' search, purchases and consumption →
-outreach contacts → violence in contested cells → daily recruitment → recording.
+One step (15 minutes by default) runs, in order: hourly market list and room reset, weekly court
+reset → police deployment and presence → arrests and courts → perceived risk (exposure after this
+step's police and arrests) → dealers' status transitions and site decisions → users' search,
+purchases and consumption → outreach contacts → violence in contested cells → daily recruitment
+→ decay of sales, unserved searches and demand → recording.
 """
 
 from __future__ import annotations
