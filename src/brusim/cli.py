@@ -40,15 +40,18 @@ register_configs()
 def _hydra_run(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from brusim.experiments.single import run_single
-    from brusim.experiments.sweep import show_progress_bar, skip_complete_run
+    from brusim.experiments.single import resume_run, run_single
+    from brusim.experiments.sweep import resumable_run, show_progress_bar, skip_complete_run
 
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     out = Path(cfg.run.output_dir or HydraConfig.get().runtime.output_dir)
     if skip_complete_run(cfg, out):  # a sweep re-run: this point is already done
         return
     try:
-        result = run_single(cfg, out, progress=show_progress_bar(cfg))
+        if resumable_run(cfg, out):  # a killed run of the same config: continue it
+            result = resume_run(out, progress=show_progress_bar(cfg))
+        else:
+            result = run_single(cfg, out, progress=show_progress_bar(cfg))
     except BrusimError as exc:
         for line in getattr(exc, "problems", None) or [str(exc)]:
             typer.echo(f"brusim: error: {line}", err=True)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from brusim.errors import BrusimError
 from brusim.experiments.shards import (
+    config_matches,
     is_complete,
     overrides_key,
     read_manifest,
@@ -50,6 +51,15 @@ def skip_complete_run(cfg: DictConfig, out: Path) -> bool:
         return True
     log.info("re-running %s: %s", out, problem)
     return False
+
+
+def resumable_run(cfg: DictConfig, out: Path) -> bool:
+    """True when ``out`` holds a checkpoint of an unfinished run of the same ``cfg`` (a killed
+    sweep job): it continues from there instead of starting over."""
+    from brusim.experiments.checkpoint import CHECKPOINT
+
+    out = Path(out)
+    return (out / CHECKPOINT).exists() and config_matches(out, cfg)
 
 
 def show_progress_bar(cfg: DictConfig) -> bool:
