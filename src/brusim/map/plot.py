@@ -237,7 +237,7 @@ def _outside(box: Bbox, frame: Bbox) -> float:
     return box.width * box.height - inside
 
 
-def _marker_boxes(ax: Axes, xy: np.ndarray, size_pts: float) -> list[Bbox]:
+def marker_boxes(ax: Axes, xy: np.ndarray, size_pts: float) -> list[Bbox]:
     """Square display-space boxes of side ``size_pts`` around data points."""
     half = size_pts * ax.figure.dpi / 72.0 / 2.0
     return [Bbox(row.reshape(2, 2)) for row in _point_boxes(ax, xy, half)]
@@ -414,7 +414,7 @@ def _point_boxes(ax: Axes, xy: np.ndarray, half_px: float) -> np.ndarray:
     return np.column_stack([d - half_px, d + half_px])
 
 
-def _draw_commune_names(ax: Axes, smap: StreetMap, fontsize: float, places_xy: np.ndarray,
+def draw_commune_names(ax: Axes, smap: StreetMap, fontsize: float, places_xy: np.ndarray,
                         stations_xy: np.ndarray) -> list[tuple[Bbox, float]]:
     """Commune names in grey italics near each commune's middle, clear of hotspots, rooms,
     stations and each other; returns their boxes as light obstacles for later labels."""
@@ -492,9 +492,9 @@ def plot_street_map(
     xy = np.column_stack([smap.x[hs.node], smap.y[hs.node]])
     rooms_xy = np.column_stack([smap.x[smap.rooms.node], smap.y[smap.rooms.node]])
     stations_xy = np.column_stack([smap.x[smap.stations.node], smap.y[smap.stations.node]])
-    obstacles = (_draw_commune_names(ax, smap, 7.5, np.vstack([xy, rooms_xy]), stations_xy)
+    obstacles = (draw_commune_names(ax, smap, 7.5, np.vstack([xy, rooms_xy]), stations_xy)
                  if commune_labels else [])
-    markers = _marker_boxes(ax, xy, 7.0) + _marker_boxes(ax, rooms_xy, 11.0)
+    markers = marker_boxes(ax, xy, 7.0) + marker_boxes(ax, rooms_xy, 11.0)
     place_labels(ax, xy, [short_label(n) for n in hs.names],
                  obstacles=obstacles + [(b, 1.0) for b in markers])
     fig.savefig(path, dpi=dpi, facecolor="white", bbox_inches="tight", pad_inches=0.15)
