@@ -306,3 +306,29 @@ def test_property_invariants_hold_for_random_valid_configs(overrides):
         where = standing[(int(step), int(buyer))]
         assert np.hypot(smap.x[where] - smap.x[node], smap.y[where] - smap.y[node]) <= \
             radius + 1e-6
+
+
+def test_streamed_events_hash_equals_the_table_hash(uninterrupted):
+    from brusim.io import frame_hash, parquet_hash
+
+    events = uninterrupted / "events.parquet"
+    whole = frame_hash(pd.read_parquet(events))
+    assert parquet_hash(events, batch_rows=997) == whole == parquet_hash(events)
+    manifest = json.loads((uninterrupted / "manifest.json").read_text())
+    assert manifest["hashes"]["events"] == whole
+
+
+def test_checkpoint_leaves_out_the_map_and_rebuilds_its_tables(tmp_path):
+    import pickle
+
+    from brusim.experiments.checkpoint import load_checkpoint, save_checkpoint
+
+    model = BrusselsMarketModel(synthetic_config("weeks=1"), events_path=tmp_path / "e.parquet")
+    model.advance(100)
+    save_checkpoint(model, tmp_path)
+    raw = pickle.loads((tmp_path / CHECKPOINT).read_bytes())["model"]
+    assert raw.smap is None and raw.strategy.smap is None and raw.ball_aware is None
+    loaded = load_checkpoint(tmp_path, model.smap)
+    assert loaded.smap is model.smap and loaded.strategy.smap is model.smap
+    assert np.array_equal(loaded.ball_aware.padded, model.ball_aware.padded)
+    assert loaded.ball_purchase.radius_m == model.ball_purchase.radius_m

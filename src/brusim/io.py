@@ -61,3 +61,16 @@ def frame_hash(df: pd.DataFrame) -> str:
     h.update(",".join(map(str, df.columns)).encode())
     h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
     return h.hexdigest()
+
+
+def parquet_hash(path: Path, batch_rows: int = 1 << 20) -> str:
+    """`frame_hash` of a Parquet file's table, read batch by batch (a long run's event log
+    never has to fit in memory)."""
+    import pyarrow.parquet as pq
+
+    h = hashlib.sha256()
+    with pq.ParquetFile(path) as reader:
+        h.update(",".join(reader.schema_arrow.names).encode())
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            h.update(pd.util.hash_pandas_object(batch.to_pandas(), index=False).values.tobytes())
+    return h.hexdigest()

@@ -1,11 +1,10 @@
 """Checkpoints of a running model: the whole model state (agents' arrays, random streams, recorder,
-event-log position) pickled atomically into the run folder, without the street map: every
-reference to it is stored as a placeholder and re-attached from the map cache on resume, after
-checking the map's source hash."""
+event-log position) pickled atomically into the run folder, without the street map and the
+neighbourhood tables derived from it: the map is re-attached from the map cache on resume, after
+checking its source hash, and the tables are rebuilt."""
 
 from __future__ import annotations
 
-import io
 import pickle
 from pathlib import Path
 
@@ -15,44 +14,26 @@ from brusim.map import StreetMap
 from brusim.model import BrusselsMarketModel
 
 CHECKPOINT = "checkpoint.pkl"
-FORMAT = 1  # bump when the pickled layout changes
+FORMAT = 2  # bump when the pickled layout changes
 
 
 class CheckpointError(BrusimError):
     """A checkpoint that cannot be used to resume."""
 
 
-class _MapPickler(pickle.Pickler):
-    """Pickles every reference to the street map as a placeholder."""
-
-    def __init__(self, file: io.BytesIO, smap: StreetMap):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.smap = smap
-
-    def persistent_id(self, obj: object) -> str | None:
-        return "street_map" if obj is self.smap else None
-
-
-class _MapUnpickler(pickle.Unpickler):
-    """Puts the given street map wherever the checkpoint has the placeholder."""
-
-    def __init__(self, file: io.BytesIO, smap: StreetMap):
-        super().__init__(file)
-        self.smap = smap
-
-    def persistent_load(self, pid: object) -> StreetMap:
-        if pid != "street_map":
-            raise pickle.UnpicklingError(f"unknown reference {pid!r}")
-        return self.smap
-
-
 def save_checkpoint(model: BrusselsMarketModel, run_dir: Path) -> Path:
     """Finish the current event-log part and write the model state to ``run_dir``."""
     model.events.rotate()
-    buffer = io.BytesIO()
-    _MapPickler(buffer, model.smap).dump(
-        {"format": FORMAT, "map_hash": model.smap.source_hash, "step": model.t, "model": model})
-    data = buffer.getvalue()
+    smap = model.smap
+    holders = [model, model.strategy]  # every object that keeps a reference to the map
+    for obj in holders:
+        obj.smap = None
+    try:
+        data = pickle.dumps({"format": FORMAT, "map_hash": smap.source_hash, "step": model.t,
+                             "model": model}, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for obj in holders:
+            obj.smap = smap
     return atomic_write(Path(run_dir) / CHECKPOINT, lambda tmp: Path(tmp).write_bytes(data))
 
 
@@ -60,7 +41,7 @@ def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
     """The model saved in ``run_dir``, on ``smap``, with its event log reopened for writing."""
     path = Path(run_dir) / CHECKPOINT
     try:
-        payload = _MapUnpickler(io.BytesIO(path.read_bytes()), smap).load()
+        payload = pickle.loads(path.read_bytes())
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint in {run_dir}; start the run again without "
                               "--resume") from None
@@ -74,5 +55,7 @@ def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
         raise CheckpointError(f"the map differs from the one the run started on ({path}); set "
                               "BRUSIM_MAP to the original map file")
     model: BrusselsMarketModel = payload["model"]
+    model.smap = model.strategy.smap = smap
+    model._build_balls()
     model.events.discard_unfinished()
     return model

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from brusim.io import frame_hash
+from brusim.io import frame_hash, parquet_hash
 
 TABLES = ("metrics_region", "metrics_areas")
 # config keys that change how a run is shown or saved along the way, not what it computes
@@ -86,7 +86,7 @@ def shard_problem(path: Path, cfg: DictConfig | None = None, *, events_hash: boo
 def _events_problem(events: Path, manifest: dict, by_hash: bool) -> str | None:
     try:
         if by_hash and "events" in manifest.get("hashes", {}):
-            ok = frame_hash(pd.read_parquet(events)) == manifest["hashes"]["events"]
+            ok = parquet_hash(events) == manifest["hashes"]["events"]
             return None if ok else "events.parquet does not match the hash in manifest.json"
         rows = pq.ParquetFile(events).metadata.num_rows
     except Exception as exc:

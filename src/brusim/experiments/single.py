@@ -18,7 +18,7 @@ from brusim.config.validate import validate
 from brusim.errors import BrusimError
 from brusim.experiments.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from brusim.experiments.manifest import base_manifest, now_iso, read_manifest
-from brusim.io import frame_hash, write_json, write_parquet, write_text
+from brusim.io import frame_hash, parquet_hash, write_json, write_parquet, write_text
 from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
 from brusim.model.model import RNG_STREAMS, map_settings
@@ -134,18 +134,16 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
     if out_dir is not None:
         write_parquet(out_dir / "metrics_region.parquet", region)
         write_parquet(out_dir / "metrics_areas.parquet", areas)
-        events = model.events.to_table().to_pandas() if model.events.path is not None else None
-        if events is not None:
-            manifest["hashes"]["events"] = frame_hash(events)
+        if model.events.path is not None:
+            manifest["hashes"]["events"] = parquet_hash(model.events.path)
         if figures if figures is not None else bool(cfg.run.figures):
-            _figures(model, out_dir, areas, events)
+            _figures(model, out_dir, areas)
         write_json(out_dir / "manifest.json", manifest)
         (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return RunResult(out_dir, region, areas, manifest)
 
 
-def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame,
-             events: pd.DataFrame | None) -> None:
+def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> None:
     from brusim.reports.run_figures import node_counts, plot_hotspot_activity, plot_node_map
 
     fig_dir = out_dir / "figures"
@@ -155,9 +153,7 @@ def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame,
     plot_hotspot_activity(areas, fig_dir / "hotspot_activity.png",
                           intervention_week=float(model.cfg.scenario.intervention_week),
                           names=names)
-    if events is None:
-        events = model.events.to_table().to_pandas()
-    counts = node_counts(events, "transaction", smap.n_nodes)
+    counts = node_counts(model.events.frame(["type", "node"]), "transaction", smap.n_nodes)
     plot_node_map(smap, counts, fig_dir / "dealing_map.png",
                   title=f"Where dealing happened: {model.cfg.scenario.name}, seed "
                         f"{model.cfg.seed}, {model.t // model.clock.steps_per_week} weeks",

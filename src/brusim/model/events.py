@@ -13,6 +13,7 @@ from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -166,6 +167,12 @@ class EventLog:
         state = dict(self.__dict__)
         state["_writer"] = None
         return state
+
+    def frame(self, columns: list[str]) -> pd.DataFrame:
+        """Some columns of all events as a DataFrame (only those columns are read from disk)."""
+        if self.path is not None and self.path.exists() and self._writer is None:
+            return pq.read_table(self.path, columns=columns).to_pandas()
+        return self.to_table().select(columns).to_pandas()
 
     def to_table(self) -> pa.Table:
         """All events so far (in-memory logs only, or re-read from the finished file)."""

@@ -114,15 +114,7 @@ class BrusselsMarketModel(mesa.Model):
         smap = self.smap
         rng = self.streams["init"]
         self.hotspot_weights = self._hotspot_weights()
-        # neighbourhoods (straight-line balls), built once per model
-        self.ball_market = Ball.build(smap, beh.dealers.market_radius_m)
-        self.ball_aware = Ball.build(smap, beh.dealers.awareness_m)
-        self.ball_sight = Ball.build(smap, cfg.police.sight_m)
-        self.ball_arrest = Ball.build(smap, cfg.police.arrest_m)
-        self.ball_purchase = (self.ball_market
-                              if beh.users.purchase_radius_m == beh.dealers.market_radius_m
-                              else Ball.build(smap, beh.users.purchase_radius_m))
-        self.ball_contact = Ball.build(smap, beh.outreach.contact_radius_m)
+        self._build_balls()
         self.footfall = self._footfall()
         self.sbd = self._security_by_design()
 
@@ -151,6 +143,34 @@ class BrusselsMarketModel(mesa.Model):
         self.recorder = Recorder(smap, int(cfg.run.record_every_steps), self.step_hours)
         self._make_agents()
         self._init_step_caches()
+
+    def _build_balls(self) -> None:
+        """Neighbourhoods (straight-line balls) of every node, built once per model."""
+        smap, cfg, beh = self.smap, self.cfg, self.cfg.behaviour
+        self.ball_market = Ball.build(smap, beh.dealers.market_radius_m)
+        self.ball_aware = Ball.build(smap, beh.dealers.awareness_m)
+        self.ball_sight = Ball.build(smap, cfg.police.sight_m)
+        self.ball_arrest = Ball.build(smap, cfg.police.arrest_m)
+        self.ball_purchase = (self.ball_market
+                              if beh.users.purchase_radius_m == beh.dealers.market_radius_m
+                              else Ball.build(smap, beh.users.purchase_radius_m))
+        self.ball_contact = Ball.build(smap, beh.outreach.contact_radius_m)
+
+    # The street map and the neighbourhood tables derived from it are large and immutable: a
+    # checkpoint leaves them out (see brusim.experiments.checkpoint) and they are rebuilt on load.
+    _REBUILT_ON_LOAD = ("ball_market", "ball_aware", "ball_sight", "ball_arrest",
+                        "ball_purchase", "ball_contact")
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in self._REBUILT_ON_LOAD:
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.smap is not None:
+            self._build_balls()
 
     def _init_step_caches(self) -> None:
         """Constants and per-step/per-hour working state of the step loop."""
