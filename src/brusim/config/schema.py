@@ -73,25 +73,25 @@ class CourtConfig:
 class DealerBehaviour:
     decision_minutes: float = 60.0
     shift_hours: float = 10.0
-    awareness_m: float = 800.0
+    awareness_m: float = 638.7
     market_radius_m: float = 150.0
     n_candidates: int = 10
-    risk_weight: float = 2.0
+    risk_weight: float = 3.371
     risk_half_life_hours: float = 3.0
     risk_half_saturation: float = 12.0
     arrest_risk: float = 1.0
     arrest_memory_hours: float = 72.0
     flee_risk: float = 0.6
-    move_cost_per_km: float = 0.3
-    turf_cost_per_km: float = 0.2
+    move_cost_per_km: float = 0.3867
+    turf_cost_per_km: float = 0.3044
     switch_margin: float = 0.15
-    choice_noise: float = 0.1
-    turf_penalty: float = 0.6
+    choice_noise: float = 0.04621
+    turf_penalty: float = 0.4297
     crew_bonus: float = 0.1
     footfall_weight: float = 2.0
     sales_weight: float = 1.0
     unserved_weight: float = 0.6
-    sales_half_life_hours: float = 72.0
+    sales_half_life_hours: float = 200.5
     min_utility: float = 0.05
     lie_low_hours: float = 12.0
     quit_after_lie_lows: int = 6
@@ -116,7 +116,7 @@ class UserBehaviour:
     avoid_police: bool = True
     linger_hours: float = 0.5
     min_gap_hours: float = 3.0
-    loyalty: float = 0.8
+    loyalty: float = 0.7383
 
 
 @dataclass
@@ -137,7 +137,7 @@ class OutreachBehaviour:
 @dataclass
 class ViolenceBehaviour:
     cell_m: float = 150.0
-    base_prob: float = 0.0004
+    base_prob: float = 0.0003216
     displaced_factor: float = 1.0
     displaced_memory_days: float = 7.0
 
