@@ -7,7 +7,6 @@ complete shards, so an interrupted comparison resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from brusim.analysis.windows import (
 )
 from brusim.config.validate import problems
 from brusim.errors import BrusimError, ConfigError
+from brusim.experiments.manifest import read_manifest
 from brusim.io import sha256_file, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
@@ -131,13 +131,12 @@ def shard_complete(path: Path) -> bool:
     return (path / "manifest.json").exists() and all((path / f).exists() for f in SHARD_FILES)
 
 
-def shard_problem(path: Path) -> str | None:
-    """Why a finished-looking shard cannot be used (unreadable manifest, a table whose checksum
-    does not match the manifest's), or None when it is sound."""
+def checksum_problem(path: Path) -> str | None:
+    """Why a finished-looking comparison shard cannot be used (unreadable manifest, a table
+    whose checksum does not match the manifest's), or None when it is sound."""
     try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        checksums = dict(manifest.get("sha256", {}))  # shards of brusim < 0.2 have none
-    except (OSError, ValueError, AttributeError, TypeError):
+        checksums = dict(read_manifest(path).get("sha256", {}))  # older shards have none
+    except (BrusimError, OSError, AttributeError, TypeError, ValueError):
         return "its manifest is unreadable"
     for name, expected in checksums.items():
         try:
@@ -152,7 +151,7 @@ def usable_shard(path: Path) -> bool:
     """Complete and sound; a damaged shard is logged and moved aside so it is run again."""
     if not shard_complete(path):
         return False
-    problem = shard_problem(path)
+    problem = checksum_problem(path)
     if problem is None:
         return True
     aside = path.with_name(path.name + ".damaged")

@@ -9,7 +9,6 @@ with status ``complete``, so a killed run leaves a shard whose manifest says ``r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pyarrow.parquet as pq
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from brusim.errors import BrusimError
+from brusim.experiments.manifest import read_manifest as run_manifest
 from brusim.io import frame_hash, parquet_hash
 
 TABLES = ("metrics_region", "metrics_areas")
@@ -28,8 +29,8 @@ PRESENTATION_KEYS = (("run", "progress"), ("run", "checkpoint_every_days"))
 def read_manifest(path: Path) -> dict | None:
     """The shard's manifest, or None when it is missing or unreadable."""
     try:
-        data = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError):
+        data = run_manifest(path)
+    except (BrusimError, OSError):
         return None
     return data if isinstance(data, dict) else None
 
