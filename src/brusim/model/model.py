@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from brusim.errors import ConfigError
 from brusim.map import MapSettings, StreetMap, load_street_map
 from brusim.model import dealers as dl
+from brusim.model import kernels as kn
 from brusim.model import police as pl
 from brusim.model import users as us
 from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
@@ -34,11 +35,13 @@ from brusim.model.outreach import (
     room_admissions,
 )
 from brusim.model.recorder import Recorder
-from brusim.model.spatial import Ball, node_xy
+from brusim.model.spatial import Ball, node_xy, node_xy32
 
 RNG_STREAMS = ("init", "police", "dealers", "users", "outreach", "violence")
 _NONE = np.zeros(0, np.int64)  # no agents (read-only placeholder)
 _NONE.flags.writeable = False
+_NO_DRAWS = np.zeros(0)  # no random numbers (a kernel argument)
+_NO_ROOM = np.zeros(0, bool)  # no consumption room open (a kernel argument)
 N_MARKETS = 60  # word-of-mouth market list size
 
 
@@ -197,11 +200,15 @@ class BrusselsMarketModel(mesa.Model):
         self._patrol_group = np.zeros(0, np.int64)
         self._patrol_cols = np.zeros(0, np.int64)
         self._patrol_merged: bool | None = None
-        self._posts: pl.Posts | None = None
+        self._posts: tuple[int, np.ndarray] | None = None  # see _draw_posts
         self._in_sight = np.zeros(n, bool)  # some on-duty unit sees the node (this step)
-        self._sight_nodes = self._reach_nodes = np.zeros(0, np.int64)  # last step's coverage
+        self._last_posts = np.zeros(0, np.int64)  # last step's posts (coverage to undo)
         self._sellers_at = np.zeros(n + 1, np.int64)  # scratch for _purchases
         self._sellers_at[n] = -1
+        self._seller_head = np.full(n, -1, np.int64)  # scratch for kernels.sellers_near
+        self._x32, self._y32 = node_xy32(self.smap)  # markets in reach, word of mouth
+        self._sbd_cut_nodes = float(self.cfg.scenario.sbd_attractiveness_cut) * self.sbd
+        self._sbd_nuisance_nodes = float(self.cfg.scenario.sbd_nuisance_cut) * self.sbd
         self._outreach_covered: np.ndarray | None = None
         self._outreach_shift = self._outreach_shift_table()
         self._room_hours = self._room_hours_table()
@@ -289,7 +296,8 @@ class BrusselsMarketModel(mesa.Model):
         per_seller = purchases_per_step / max(int(active.sum()), 1)
         np.add.at(self.sales, d.node[active], per_seller / (1.0 - self.decay_sales))
         markets, strength = self._markets()
-        self.users.known = us.pick_markets(self.smap, self.users.home, markets, strength,
+        self.users.known = us.pick_markets(node_xy32(self.smap), self.users.home, markets,
+                                           strength,
                                            float(self.cfg.behaviour.users.search_radius_m) * 2,
                                            self.streams["init"])
         self.market_nodes, self.market_strength = markets, strength
@@ -357,9 +365,7 @@ class BrusselsMarketModel(mesa.Model):
         self._violence(t, hour)
         if step_of_day == 0 and t > 0:
             self._recruit(t)
-        self.sales *= self.decay_sales
-        self.unserved *= self.decay_sales
-        self._demand_near *= self.decay_sales
+        kn.decay_fields(self.sales, self.unserved, self._demand_near, self.decay_sales)
         self.recorder.end_step(t)
         self.t += 1
 
@@ -418,16 +424,17 @@ class BrusselsMarketModel(mesa.Model):
             self._posts = self._draw_posts(t, rng)
         self._police_exposure(t)
 
-    def _draw_posts(self, t: int, rng: np.random.Generator) -> pl.Posts:
-        """Posts of the on-duty units from step ``t`` to the end of the hour: patrols draw a
-        new node every step, focus units stay where they were placed."""
+    def _draw_posts(self, t: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+        """Posts of the on-duty units from step ``t`` to the end of the hour (step ``t`` and a
+        (steps, units) array): patrols draw a new node every step, focus units stay where they
+        were placed."""
         steps = self.durations.per_hour - t % self.durations.per_hour
         posts = np.empty((steps, len(self._on_units)), np.int64)
         posts[:] = self.police.node[self._on_units]
         if len(self._patrol_units):
             group = self._patrol_group_by_step[:steps].ravel()
             posts[:, self._patrol_cols] = self._patrol_sampler().draw(group, rng).reshape(steps, -1)
-        return pl.Posts.build(t, posts, self._effect, self.ball_sight, self.ball_arrest)
+        return t, posts
 
     def _plan_hour(self, t: int, rng: np.random.Generator) -> None:
         """Hourly: who is on duty, the strategy's focus plan, off-duty units back at base."""
@@ -463,19 +470,15 @@ class BrusselsMarketModel(mesa.Model):
         """Units take their posts for step ``t``; decay the remembered exposures and add what
         the units cover now (``police_cover_arrest`` and the in-sight mask are updated in place,
         undoing the previous step's entries)."""
-        posts = self._posts
-        nodes = posts.nodes[t - posts.first_step]
+        first_step, posts = self._posts
+        nodes = posts[t - first_step]
         self.police.node[self._on_units] = nodes
-        sight, effect = posts.sight_at(t)
-        self.presence *= self.decay_risk
-        np.add.at(self.presence, sight, effect)
-        self.arrest_memory *= self.decay_arrest
-        self._in_sight[self._sight_nodes] = False
-        self._in_sight[sight] = True
-        reach = posts.arrest_at(t)
-        self.police_cover_arrest[self._reach_nodes] = 0.0
-        np.add.at(self.police_cover_arrest, reach, 1.0)
-        self._sight_nodes, self._reach_nodes = sight, reach
+        sight, arrest = self.ball_sight, self.ball_arrest
+        kn.police_exposure(self.presence, self.decay_risk, nodes, self._effect, sight.indptr,
+                           sight.indices, self.arrest_memory, self.decay_arrest, self._in_sight,
+                           self.police_cover_arrest, self._last_posts, arrest.indptr,
+                           arrest.indices)
+        self._last_posts = nodes
         self.recorder.add("police_hours", nodes, self.step_hours)
 
     @property
@@ -598,7 +601,7 @@ class BrusselsMarketModel(mesa.Model):
 
     def _sellers(self) -> np.ndarray:
         """Indices of the dealers selling now (active and on shift)."""
-        return ((self.dealers.status == dl.ACTIVE) & self._on_shift).nonzero()[0]
+        return kn.where_active_on_shift(self.dealers.status, dl.ACTIVE, self._on_shift)
 
     def _step_dealers(self, t: int, selling: np.ndarray) -> None:
         """Status transitions, then site decisions of sellers who are due or feel at risk.
@@ -647,23 +650,29 @@ class BrusselsMarketModel(mesa.Model):
         ``who`` at their current site. Returns whether any of them lies low (stops selling).
         """
         d, beh, smap = self.dealers, self.cfg.behaviour.dealers, self.smap
-        cands = dl.candidate_sites(d, who, self.ball_aware, self.market_nodes, smap,
-                                   int(beh.n_candidates), rng, self._crews())
-        shape, crew = cands.shape, d.crew[who]
-        demand_near, comp, own = self._site_counts(cands, crew, selling)
-        xy = self._xy[cands]
-        dist = np.abs(xy - xy[:, :1])  # from the current site (column 0)
-        dist *= smap.circuity
-        home_dist = np.abs(xy - self._crew_home_xy[crew][:, None])  # from the crew's turf
-        home_dist *= smap.circuity
-        self_near = dist <= self.ball_market.radius_m * smap.circuity
-        comp -= self_near  # the dealer itself is among the sellers near its own site
-        own -= self_near
-        util = dl.site_utility(
-            cands, None, None, d.tolerance[who], demand_near, comp, own,
-            self._exposure_now[cands], self._sbd_cut(cands, t), dist, beh, home_dist,
-        ) + float(beh.choice_noise) * rng.gumbel(size=shape)
-        new_site, moved, lie_low = dl.choose_sites(d, who, cands, util, beh)
+        n_who, k_rand = len(who), max(int(beh.n_candidates) - 4, 2)
+        markets = self.market_nodes
+        # random numbers in the order of candidate_sites, then one Gumbel per candidate
+        u_mate = rng.random(n_who)
+        u_market = rng.random(n_who) if len(markets) else _NO_DRAWS
+        u_sample = rng.random(k_rand * n_who)
+        noise = rng.gumbel(size=(n_who, 4 + k_rand))
+        order, start, size = self._crews()
+        aware, market, x32, y32 = self.ball_aware, self.ball_market, self._x32, self._y32
+        selling_nodes = d.node[selling]
+        new_site, moved, lie_low = kn.decide_sites(
+            who, d.node, d.crew, d.status, d.tolerance, d.crew_home, dl.ACTIVE,
+            order, start, size, x32[markets], y32[markets], markets, x32, y32,
+            np.float32(aware.radius_m), aware.indptr, aware.indices, k_rand,
+            u_mate, u_market, u_sample, noise,
+            market.indptr, market.indices, float(market.radius_m),
+            selling_nodes, d.crew[selling], self._seller_head,
+            self._demand_near, self._footfall_pull, self._exposure_now,
+            self._sbd_cut_nodes if (t >= self.intervention_step and self._any_sbd) else _NO_DRAWS,
+            self.smap.x, self.smap.y, float(smap.circuity), float(beh.risk_half_saturation),
+            float(beh.crew_bonus), float(beh.risk_weight), float(beh.turf_penalty),
+            float(beh.move_cost_per_km) / 1000.0, float(beh.turf_cost_per_km) / 1000.0,
+            float(beh.choice_noise), float(beh.min_utility), float(beh.switch_margin))
         mv = who[moved]
         if len(mv):
             self.events.add(t, EventType.DEALER_MOVE, new_site[moved], mv, d.node[mv])
@@ -682,46 +691,17 @@ class BrusselsMarketModel(mesa.Model):
             d.lie_lows[quit_] = 0
         return len(ll) > 0
 
-    def _site_counts(self, cands: np.ndarray, crews: np.ndarray, selling: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Within the market radius of each candidate site (``cands``: one row per dealer, of
-        crew ``crews``): demand (buyers per hour, plus the footfall pull), sellers, and sellers
-        of the dealer's crew.
-
-        Balls are symmetric, so sellers are counted from their own side: each seller counts at
-        every node within the radius of its site.
-        """
-        d, n = self.dealers, self.smap.n_nodes
-        demand_near = self._demand_near[cands] + self._footfall_pull[cands]
-        near, seller = self.ball_market.gather(d.node[selling])
-        comp = np.bincount(near, minlength=n)[cands]
-        keys = d.crew[selling].astype(np.int64)[seller] * n + near
-        keys.sort()
-        q = (crews.astype(np.int64) * n)[:, None] + cands
-        own = keys.searchsorted(q, side="right") - keys.searchsorted(q, side="left")
-        return demand_near, comp, own
-
     def _refresh_demand_near(self) -> None:
-        """Recompute `_demand_near` from ``sales`` and ``unserved`` (see `_add_demand`)."""
+        """Recompute `_demand_near` from ``sales`` and ``unserved``.
+
+        `_demand_near` is the market-radius sum of weighted sales + unserved searches, as rates
+        per hour; `kernels.purchases` adds to it as they happen and it decays with them.
+        """
         beh = self.cfg.behaviour.dealers
         field = float(beh.sales_weight) * self.hourly(self.sales) \
             + float(beh.unserved_weight) * self.hourly(self.unserved)
         near = self.ball_market.sum_at(field, np.arange(self.smap.n_nodes))
         self._demand_near = np.append(near, 0.0)  # spare slot for the padded ball's sentinel
-
-    def _add_demand(self, nodes: np.ndarray, weight: float) -> None:
-        """Keep `_demand_near` in step with new sales or unserved searches at ``nodes``.
-
-        `_demand_near` is the market-radius sum of weighted sales + unserved searches, as rates
-        per hour, and decays with them.
-        """
-        np.add.at(self._demand_near, self.ball_market.padded[nodes], weight * self._hourly_factor)
-
-    def _sbd_cut(self, nodes: np.ndarray, t: int) -> np.ndarray | float:
-        """Security-by-design attractiveness cut at ``nodes`` (0 before the intervention)."""
-        if t < self.intervention_step or not self._any_sbd:
-            return 0.0
-        return float(self.cfg.scenario.sbd_attractiveness_cut) * self.sbd[nodes]
 
     def _crews(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`dealers.crew_index`, cached until recruitment changes crews."""
@@ -762,11 +742,12 @@ class BrusselsMarketModel(mesa.Model):
         """Treatment and lingering end, cravings start, searchers arrive and try to buy."""
         u, rng = self.users, self.streams["users"]
         self._end_treatments(t)
-        self._end_lingering(t)
+        # lingering ends (time up or police in sight); craving candidates; arrivals
+        cand, arr = kn.scan_users(t, u.status, u.until, u.ready, u.arrive, u.node, u.home,
+                                  self._in_sight, us.IDLE, us.SEARCHING, us.LINGERING)
         rate = self.clock.demand_factor(t) / self.durations.purchase_interval
-        start = us.start_cravings(u, t, rate, rng)
+        start = cand[rng.random(len(cand)) < rate]  # idle users start craving
         failed = failed_at = _NONE
-        arr = ((u.status == us.SEARCHING) & (u.arrive <= t)).nonzero()[0]
         if len(arr):
             u.node[arr] = u.target[arr]
             failed, failed_at = self._purchases(t, arr, hour)
@@ -777,25 +758,13 @@ class BrusselsMarketModel(mesa.Model):
 
     def _end_treatments(self, t: int) -> None:
         u, rng = self.users, self.streams["users"]
-        done = ((u.status == us.TREATMENT) & (u.until <= t)).nonzero()[0]
+        done = kn.where_equal_due(u.status, us.TREATMENT, u.until, t)
         if len(done) == 0:
             return
         relapse = rng.random(len(done)) < float(self.cfg.behaviour.outreach.relapse_prob)
         u.status[done[relapse]] = us.IDLE
         u.ready[done[relapse]] = t
         u.status[done[~relapse]] = us.RECOVERED
-
-    def _end_lingering(self, t: int) -> None:
-        """Users lingering after public use go home when time is up or police come in sight."""
-        u = self.users
-        linger = (u.status == us.LINGERING).nonzero()[0]
-        if len(linger) == 0:
-            return
-        stay = u.until[linger] > t
-        stay[stay] = ~self.police_in_sight(u.node[linger[stay]])
-        leave = linger[~stay]
-        u.status[leave] = us.IDLE
-        u.node[leave] = u.home[leave]
 
     def _set_out(self, t: int, start: np.ndarray, failed: np.ndarray, failed_at: np.ndarray
                  ) -> None:
@@ -807,88 +776,66 @@ class BrusselsMarketModel(mesa.Model):
         failed searchers give up after too many attempts.
         """
         u, beh, rng, smap = self.users, self.cfg.behaviour.users, self.streams["users"], self.smap
-        target = u.known[start]
-        fresh = ((target < 0) | (rng.random(len(start)) >= float(beh.loyalty))).nonzero()[0]
-        n_fresh = len(fresh)
+        fresh = (u.known[start] < 0) | (rng.random(len(start)) >= float(beh.loyalty))
         origins = np.concatenate([u.home[start[fresh]], failed_at])
-        picks = us.pick_markets(smap, origins, self.market_nodes, self.market_strength,
-                                float(beh.search_radius_m), rng,
-                                exclude_origin=np.arange(len(origins)) >= n_fresh)
-        fresh_pick = picks[:n_fresh]
-        target[fresh] = np.where(fresh_pick < 0, origins[:n_fresh], fresh_pick)
-        u.status[start] = us.SEARCHING
-        u.attempts[start] = 0
-        u.target[start] = target
-        nxt = picks[n_fresh:]
-        go = (u.attempts[failed] < int(beh.max_attempts)) & (nxt >= 0)
-        g = failed[~go]
-        u.status[g] = us.IDLE
-        u.node[g] = u.home[g]
-        u.ready[g] = t + self.durations.retry
-        u.target[failed[go]] = nxt[go]
-        movers = np.concatenate([start, failed[go]])
-        u.arrive[movers] = t + us.travel_steps(
-            smap, np.concatenate([u.node[start], failed_at[go]]),
-            np.concatenate([target, nxt[go]]), beh, self.clock.step_minutes)
+        picks = us.pick_markets((self._x32, self._y32), origins, self.market_nodes,
+                                self.market_strength, float(beh.search_radius_m), rng,
+                                exclude_origin=np.arange(len(origins)) >= len(origins) - len(
+                                    failed))
+        walk, transit = us.speeds_m_per_step(beh, self.clock.step_minutes)
+        kn.set_out(t, start, fresh, picks, failed, failed_at, u.status, u.attempts, u.target,
+                   u.node, u.home, u.ready, u.arrive, u.known, int(beh.max_attempts),
+                   self.durations.retry, us.SEARCHING, us.IDLE, smap.x, smap.y,
+                   float(smap.circuity), walk, transit, float(beh.transit_above_m))
 
     def _purchases(self, t: int, arr: np.ndarray, hour: float) -> tuple[np.ndarray, np.ndarray]:
-        """Arrivals buy from the busiest selling site within reach, unless police are there.
+        """Arrivals buy from the busiest selling site within reach, unless police are there;
+        buyers use in a room (if willing, open, in reach and not full), in public, or at home.
 
         Returns the arrivals who found no seller, and where they are.
         """
         u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
         selling, seller_nodes = self._selling, self._seller_nodes
-        sellers_at = self._sellers_at  # all zero between uses; the padding slot holds -1
-        np.add.at(sellers_at, seller_nodes, 1)
         # the site with most sellers within reach (ties at random); padding never wins
-        near = self.ball_purchase.padded[u.node[arr]]
-        best = (sellers_at[near] + rng.random(near.shape) * 0.5).argmax(axis=1)
-        site = near[np.arange(len(arr)), best]
-        n_sellers = sellers_at[site]
-        sellers_at[seller_nodes] = 0
-        ok = n_sellers > 0
-        if bool(beh.avoid_police):
-            ok &= self.police_cover_arrest[site] == 0
-        buyers, sites = arr[ok], site[ok]
+        padded = self.ball_purchase.padded
+        noise = rng.random((len(arr), padded.shape[1]))
+        site, n_sellers, ok = kn.busiest_sites(u.node[arr], padded, seller_nodes,
+                                               self._sellers_at, noise, self.police_cover_arrest,
+                                               bool(beh.avoid_police))
+        buyers, sites, failed = arr[ok], site[ok], arr[~ok]
+        u_seller = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS  # a seller at the site
+        room = self._room_use(t, buyers, sites) if len(buyers) else None
+        in_room = None if room is None else room >= 0
+        u_public = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS
+        sbd_on = t >= self.intervention_step and self._any_sbd
+        dealer_w = self.cfg.behaviour.dealers
+        dealer, public, failed_at = kn.purchases(
+            t, buyers, sites, n_sellers[ok], u_seller, u_public, float(beh.public_use_prob),
+            self._sbd_nuisance_nodes if sbd_on else _NO_DRAWS,
+            _NO_ROOM if in_room is None else in_room, failed, selling, seller_nodes,
+            self.sales, self.unserved, self._demand_near, self.ball_market.padded,
+            float(dealer_w.sales_weight) * self._hourly_factor,
+            float(dealer_w.unserved_weight) * self._hourly_factor,
+            u.status, u.node, u.home, u.known, u.until, u.ready, u.attempts,
+            self.durations.linger, self.durations.min_gap, us.LINGERING, us.IDLE)
         if len(buyers):
-            # a random seller among those at the site: sellers sorted by site, pick one in range
-            order = np.argsort(seller_nodes, kind="stable")
-            first = seller_nodes[order].searchsorted(sites)
-            pick = (rng.random(len(sites)) * n_sellers[ok]).astype(np.int64)
-            dealer = selling[order[first + pick]]
             self.events.add(t, EventType.TRANSACTION, sites, buyers, dealer)
             self.recorder.add("transactions", sites)
-            np.add.at(self.sales, sites, 1.0)
             self._sold_since.append(sites)
-            self._add_demand(sites, float(self.cfg.behaviour.dealers.sales_weight))
-            u.known[buyers] = sites
-            u.node[buyers] = sites
-            self._consume(t, buyers, sites, hour)
-        failed = arr[~ok]
-        return failed, self._failed_search(t, failed) if len(failed) else _NONE
+            if in_room is not None and in_room.any():
+                rn = self.rooms.node[room[in_room]]
+                self.events.add(t, EventType.ROOM_ENTRY, rn, buyers[in_room], room[in_room])
+                self.recorder.add("room_entries", rn)
+            if public.any():
+                self.events.add(t, EventType.PUBLIC_USE, sites[public], buyers[public])
+                self.recorder.add("public_use", sites[public])
+        if len(failed):
+            self.events.add(t, EventType.UNSERVED_SEARCH, failed_at, failed)
+            self.recorder.add("unserved_searches", failed_at)
+        return failed, failed_at
 
-    def _consume(self, t: int, buyers: np.ndarray, sites: np.ndarray, hour: float) -> None:
-        """Buyers use in a room (if willing, open, in reach and not full), in public, or home."""
-        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
-        in_room = self._room_use(t, buyers, sites, hour)
-        p_public = float(beh.public_use_prob) * (1 - self._sbd_nuisance_cut(sites, t))
-        public = rng.random(len(buyers)) < p_public
-        if in_room is not None:
-            public &= ~in_room
-        pb = buyers[public]
-        if len(pb):
-            self.events.add(t, EventType.PUBLIC_USE, sites[public], pb)
-            self.recorder.add("public_use", sites[public])
-            u.status[pb] = us.LINGERING
-            u.until[pb] = t + self.durations.linger
-        home = buyers[~public]
-        u.status[home] = us.IDLE
-        u.node[home] = u.home[home]
-        u.ready[buyers] = t + self.durations.min_gap
-
-    def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray, hour: float
-                  ) -> np.ndarray | None:
-        """Mask of the buyers who use a consumption room now (None: no room is open)."""
+    def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray) -> np.ndarray | None:
+        """The room each buyer uses now, -1 for none (None: no room is open)."""
         open_now = self._room_hours[t % self.durations.per_day] & (t >= self.rooms.from_step)
         if not open_now.any():
             return None
@@ -896,33 +843,8 @@ class BrusselsMarketModel(mesa.Model):
         referred = u.referred_until[buyers] >= t
         p_room = np.where(referred, float(beh.room_use_prob_referred), float(beh.room_use_prob))
         willing = rng.random(len(buyers)) < p_room
-        room = room_admissions(self.rooms, sites, willing, open_now, float(beh.room_reach_m), rng)
-        in_room = room >= 0
-        if in_room.any():
-            rn = self.rooms.node[room[in_room]]
-            self.events.add(t, EventType.ROOM_ENTRY, rn, buyers[in_room], room[in_room])
-            self.recorder.add("room_entries", rn)
-        return in_room
-
-    def _sbd_nuisance_cut(self, nodes: np.ndarray, t: int) -> np.ndarray | float:
-        """Security-by-design cut of public use at ``nodes`` (0 before the intervention)."""
-        if t < self.intervention_step or not self._any_sbd:
-            return 0.0
-        return float(self.cfg.scenario.sbd_nuisance_cut) * self.sbd[nodes]
-
-    def _failed_search(self, t: int, failed: np.ndarray) -> np.ndarray:
-        """Record searches that found no seller (unserved demand) and count the attempt.
-
-        Returns where the searchers are.
-        """
-        u = self.users
-        nodes = u.node[failed]
-        self.events.add(t, EventType.UNSERVED_SEARCH, nodes, failed)
-        self.recorder.add("unserved_searches", nodes)
-        np.add.at(self.unserved, nodes, 1.0)
-        self._add_demand(nodes, float(self.cfg.behaviour.dealers.unserved_weight))
-        u.attempts[failed] += 1
-        return nodes
+        return room_admissions(self.rooms, sites, willing, open_now, float(beh.room_reach_m),
+                               rng)
 
     # ------------------------------------------------------------------ outreach
     def _step_outreach(self, t: int, new_hour: bool) -> None:
@@ -971,7 +893,7 @@ class BrusselsMarketModel(mesa.Model):
         if len(selling) < 2:
             return
         cells = self.cell[self._seller_nodes]
-        contested, k = dl.contested_cells(cells, d.crew[selling], len(d.crew_home))
+        contested, k = kn.contested_cells(cells, d.crew[selling], len(d.crew_home))
         if len(contested) == 0:
             return
         n_disp = self._displaced_in(contested, cells, d.displaced_until[selling] > t)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from brusim.errors import ConfigError
-from brusim.model.spatial import Ball
 
 PATROL, FOCUS = 0, 1
 
@@ -124,70 +123,6 @@ class PatrolSampler:
         """One weighted random node for each entry of ``group`` (groups must be non-empty)."""
         pos = self.cum.searchsorted(group + rng.random(len(group)), side="right")
         return self.nodes[np.minimum(pos, self.end[group] - 1)]
-
-
-@dataclass(frozen=True)
-class Posts:
-    """Posts of the on-duty units for the rest of an hour (one row per step), with the nodes
-    each row's units see (sight ball) and can reach (arrest ball), so a step only slices."""
-
-    first_step: int
-    nodes: np.ndarray  # (steps, on-duty units)
-    sight: np.ndarray  # sight-ball nodes of every post, row after row
-    sight_effect: np.ndarray | float  # deterrence behind each entry of ``sight`` (or for all)
-    sight_offset: np.ndarray  # (steps + 1,) where each row's entries start
-    arrest: np.ndarray  # arrest-ball nodes of every post, row after row
-    arrest_offset: np.ndarray
-
-    @classmethod
-    def build(cls, first_step: int, nodes: np.ndarray, effect: np.ndarray, sight: Ball,
-              arrest: Ball) -> Posts:
-        """``nodes``: (steps, units) posts; ``effect``: (units,) deterrence of each unit."""
-        flat = nodes.ravel()
-        steps, units = nodes.shape
-        if units == 0 or bool(np.all(effect == effect[0])):
-            # one deterrence for all units (no focus posts): no per-entry weights needed
-            near, first = _neighbours_and_firsts(sight, flat)
-            effects = float(effect[0]) if units else 0.0
-        else:
-            near, post, first, _ = sight.gather_segments(flat)
-            effects = np.empty((steps, units))
-            effects[:] = effect
-            effects = effects.ravel()[post]
-        near_arrest, first_arrest = _neighbours_and_firsts(arrest, flat)
-        # as intp: every step indexes with them, and other index types are converted first
-        near, near_arrest = near.astype(np.intp), near_arrest.astype(np.intp)
-        return cls(first_step, nodes, near, effects,
-                   _row_offsets(first, steps, units, len(near)), near_arrest,
-                   _row_offsets(first_arrest, steps, units, len(near_arrest)))
-
-    def sight_at(self, step: int) -> tuple[np.ndarray, np.ndarray | float]:
-        """Nodes in sight of the posts at ``step``, and the deterrence behind each."""
-        i = step - self.first_step
-        lo, hi = self.sight_offset[i], self.sight_offset[i + 1]
-        effect = self.sight_effect
-        return self.sight[lo:hi], effect if isinstance(effect, float) else effect[lo:hi]
-
-    def arrest_at(self, step: int) -> np.ndarray:
-        """Nodes within arrest range of the posts at ``step``."""
-        i = step - self.first_step
-        return self.arrest[self.arrest_offset[i]:self.arrest_offset[i + 1]]
-
-
-def _neighbours_and_firsts(ball: Ball, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`Ball.neighbours` of ``rows`` and where each row's entries start."""
-    counts = ball.counts[rows]
-    return ball.neighbours(rows), counts.cumsum() - counts
-
-
-def _row_offsets(first: np.ndarray, steps: int, units: int, total: int) -> np.ndarray:
-    """Entry offsets of each of ``steps`` rows of ``units`` posts, from each post's first
-    entry."""
-    offsets = np.zeros(steps + 1, np.int64)  # no posts: every row is empty
-    if units:
-        offsets[:-1] = first[::units]
-        offsets[-1] = total
-    return offsets
 
 
 # ---------------------------------------------------------------- deployment strategies

@@ -170,3 +170,10 @@ def node_xy(smap: StreetMap, dtype: type = np.complex128) -> np.ndarray:
         xy = (xy - xy.mean()).astype(dtype)
     _XY_CACHE[key] = (smap, xy)
     return xy
+
+
+def node_xy32(smap: StreetMap) -> tuple[np.ndarray, np.ndarray]:
+    """Centred single-precision node coordinates as two contiguous arrays (x, y), the same
+    values as `node_xy` (``np.complex64``)."""
+    xy = node_xy(smap, np.complex64)
+    return np.ascontiguousarray(xy.real), np.ascontiguousarray(xy.imag)

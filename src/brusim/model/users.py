@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brusim.model.spatial import euclid, node_xy
+from brusim.model import kernels as kn
 
 IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED = 0, 1, 2, 3, 4
 STATUS_NAMES = ("idle", "searching", "lingering", "treatment", "recovered")
@@ -57,45 +57,35 @@ def init_users(smap, cfg_pop, hotspot_weights: np.ndarray, rng: np.random.Genera
     )
 
 
-def start_cravings(u: UserState, step: int, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """Idle users past their refractory time start searching with per-step probability ``rate``."""
-    cand = ((u.status == IDLE) & (u.ready <= step)).nonzero()[0]
-    return cand[rng.random(len(cand)) < rate]
-
-
-def travel_steps(smap, a: np.ndarray, b: np.ndarray, beh, step_minutes: float) -> np.ndarray:
-    """Steps to travel between nodes (at least 1): walking for short trips, transit beyond a
-    threshold."""
-    d = euclid(smap, a, b) * smap.circuity
-    walk = beh.walk_speed_kmh * 1000.0 / 60.0 * step_minutes  # metres per step
+def speeds_m_per_step(beh, step_minutes: float) -> tuple[float, float]:
+    """Metres covered in one step walking and by transit (``beh``: users' behaviour config);
+    trips take ceil(distance / speed) steps, at least 1 (`kernels.set_out`)."""
+    walk = beh.walk_speed_kmh * 1000.0 / 60.0 * step_minutes
     transit = beh.transit_speed_kmh * 1000.0 / 60.0 * step_minutes
-    # ceil(d / speed), and 1 for d = 0 (whole multiples of a step have measure zero)
-    return (d / np.where(d > beh.transit_above_m, transit, walk)).astype(np.int64) + 1
+    return float(walk), float(transit)
 
 
 def pick_markets(
-    smap,
+    xy32: tuple[np.ndarray, np.ndarray],
     origin: np.ndarray,
     markets: np.ndarray,
     market_strength: np.ndarray,
     search_radius_m: float,
     rng: np.random.Generator,
-    exclude_origin: bool | np.ndarray = False,
+    exclude_origin: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Choose a known market for each origin, by strength × distance decay (word of mouth).
+    """Choose a known market for each origin node, by strength × distance decay (word of mouth).
 
-    Returns -1 where no market lies within ``search_radius_m``. ``exclude_origin`` (for all
-    origins, or a mask per origin) leaves out a market at the origin itself.
+    Weight exp(-2 d / ``search_radius_m``) × the market's strength, zero beyond the radius; an
+    exponential race (the smallest Exp(1) / weight wins, with probability ∝ weight) picks one.
+    Returns -1 where no market lies within ``search_radius_m``. ``exclude_origin`` (a mask per
+    origin) leaves out a market at the origin itself (d < 1 m). ``xy32``: the nodes' centred
+    single-precision coordinates (`spatial.node_xy32`); weights only need ~7 digits.
     """
     if len(markets) == 0 or len(origin) == 0:
         return np.full(len(origin), -1, np.int64)
-    xy = node_xy(smap, np.complex64)  # single precision: weights only need ~7 digits
-    d = np.abs(xy[origin][:, None] - xy[markets])
-    w = market_strength * np.exp(d * np.float32(-2.0 / search_radius_m))
-    # within the search radius; with exclude_origin, not the place that just failed (d < 1 m)
-    closest = np.where(exclude_origin, 1.0, -1.0)
-    w *= (d <= search_radius_m) & (d >= (closest[:, None] if np.ndim(closest) else closest))
-    # exponential race: the smallest Exp(1) / weight wins, with probability ∝ weight
-    score = w / rng.standard_exponential(w.shape)
-    best = score.argmax(axis=1)
-    return np.where(score[np.arange(len(origin)), best] > 0, markets[best], -1)
+    race = rng.standard_exponential((len(origin), len(markets)))
+    exclude = np.zeros(len(origin), bool) if exclude_origin is None else exclude_origin
+    return kn.pick_markets(origin, markets, market_strength, xy32[0], xy32[1],
+                           np.float32(search_radius_m), np.float32(-2.0 / search_radius_m),
+                           exclude, race)

@@ -1,0 +1,480 @@
+"""Compiled loops (numba) for the step's measured hot spots.
+
+Why numba here: a step touches a few dozen to a few hundred agents, so the vectorised numpy code
+spent most of its time in per-call overhead (hundreds of small array operations per step, ~5-20
+µs each; see docs/performance.md for the profile), not in arithmetic. Each kernel below fuses
+one rule's array operations into a single loop over the agents concerned. They take and return
+plain arrays; random numbers are drawn by the caller with numpy (the same draws, in the same
+order, as before), so a kernel changes speed, not results. Every kernel's numpy equivalent is
+stated in its docstring and checked in tests/test_kernels.py.
+
+Compiled code is cached on disk (``cache=True``, in ``__pycache__`` beside this file, or in
+NUMBA_CACHE_DIR), so only the first run on a machine pays the compilation (a few seconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# ---------------------------------------------------------------- per-node fields
+
+
+@njit(cache=True, error_model="numpy")
+def decay_fields(sales: np.ndarray, unserved: np.ndarray, demand_near: np.ndarray,
+                 factor: float) -> None:
+    """``sales *= factor; unserved *= factor; demand_near *= factor`` in one pass."""
+    for i in range(sales.shape[0]):
+        sales[i] *= factor
+        unserved[i] *= factor
+    for i in range(demand_near.shape[0]):
+        demand_near[i] *= factor
+
+
+@njit(cache=True, error_model="numpy")
+def police_exposure(presence: np.ndarray, decay_risk: float, posts: np.ndarray,
+                    effect: np.ndarray, sight_indptr: np.ndarray, sight_indices: np.ndarray,
+                    arrest_memory: np.ndarray, decay_arrest: float, in_sight: np.ndarray,
+                    cover: np.ndarray, old_posts: np.ndarray, arrest_indptr: np.ndarray,
+                    arrest_indices: np.ndarray) -> None:
+    """This step's police coverage from the units' ``posts``, in place.
+
+    ``presence *= decay_risk``, then each unit adds its deterrence ``effect`` at every node of
+    its sight ball (unit after unit, as ``np.add.at``); ``arrest_memory *= decay_arrest``; the
+    in-sight mask and ``cover`` (units within arrest range of each node) move from the
+    previous step's ``old_posts`` to ``posts``.
+    """
+    for i in range(presence.shape[0]):
+        presence[i] *= decay_risk
+        arrest_memory[i] *= decay_arrest
+    for u in range(posts.shape[0]):
+        e = effect[u]
+        for k in range(sight_indptr[posts[u]], sight_indptr[posts[u] + 1]):
+            presence[sight_indices[k]] += e
+    for node in old_posts:
+        for k in range(sight_indptr[node], sight_indptr[node + 1]):
+            in_sight[sight_indices[k]] = False
+        for k in range(arrest_indptr[node], arrest_indptr[node + 1]):
+            cover[arrest_indices[k]] = 0.0
+    for node in posts:
+        for k in range(sight_indptr[node], sight_indptr[node + 1]):
+            in_sight[sight_indices[k]] = True
+        for k in range(arrest_indptr[node], arrest_indptr[node + 1]):
+            cover[arrest_indices[k]] += 1.0
+
+
+# ---------------------------------------------------------------- selections
+
+
+@njit(cache=True, error_model="numpy")
+def where_equal_due(status: np.ndarray, value: int, when: np.ndarray, t: int) -> np.ndarray:
+    """``((status == value) & (when <= t)).nonzero()[0]``."""
+    out = np.empty(status.shape[0], np.int64)
+    k = 0
+    for i in range(status.shape[0]):
+        if status[i] == value and when[i] <= t:
+            out[k] = i
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True, error_model="numpy")
+def where_active_on_shift(status: np.ndarray, active: int, on_shift: np.ndarray) -> np.ndarray:
+    """``((status == active) & on_shift).nonzero()[0]``: the dealers selling now."""
+    out = np.empty(status.shape[0], np.int64)
+    k = 0
+    for i in range(status.shape[0]):
+        if status[i] == active and on_shift[i]:
+            out[k] = i
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True, error_model="numpy")
+def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
+               arrive: np.ndarray, node: np.ndarray, home: np.ndarray, in_sight: np.ndarray,
+               idle: int, searching: int, lingering: int) -> tuple[np.ndarray, np.ndarray]:
+    """Users' timed transitions of one step, in one pass.
+
+    Lingering users whose time is up, or who have police in sight, go home (idle). Returns the
+    idle users past their refractory time (craving candidates, after those transitions) and the
+    searchers who arrive now, both in index order.
+    """
+    n = status.shape[0]
+    cand = np.empty(n, np.int64)
+    arr = np.empty(n, np.int64)
+    nc = na = 0
+    for i in range(n):
+        s = status[i]
+        if s == lingering and (until[i] <= t or in_sight[node[i]]):
+            status[i] = idle
+            node[i] = home[i]
+            s = idle
+        if s == idle:
+            if ready[i] <= t:
+                cand[nc] = i
+                nc += 1
+        elif s == searching and arrive[i] <= t:
+            arr[na] = i
+            na += 1
+    return cand[:nc], arr[:na]
+
+
+# ---------------------------------------------------------------- purchases
+
+
+@njit(cache=True, error_model="numpy")
+def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndarray,
+                  sellers_at: np.ndarray, noise: np.ndarray, police_cover: np.ndarray,
+                  avoid_police: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each origin node, the site within its padded ball with most sellers (ties: largest
+    ``noise``), that site's number of sellers, and whether a purchase happens there (a seller,
+    and no police unit within arrest range when ``avoid_police``).
+
+    Equivalent to ``np.add.at(sellers_at, seller_nodes, 1)``, ``near = padded[origins]``,
+    ``(sellers_at[near] + noise * 0.5).argmax(axis=1)``. ``sellers_at`` is scratch: all zero
+    except its padding slot (-1), and left so.
+    """
+    for s in seller_nodes:
+        sellers_at[s] += 1
+    site = np.empty(origins.shape[0], np.int64)
+    count = np.empty(origins.shape[0], np.int64)
+    ok = np.empty(origins.shape[0], np.bool_)
+    for i in range(origins.shape[0]):
+        row = padded[origins[i]]
+        best_j = 0
+        best_v = -np.inf
+        for j in range(row.shape[0]):
+            v = sellers_at[row[j]] + noise[i, j] * 0.5
+            if v > best_v:
+                best_v = v
+                best_j = j
+        site[i] = row[best_j]
+        count[i] = sellers_at[row[best_j]]
+        ok[i] = count[i] > 0 and not (avoid_police and police_cover[site[i]] != 0)
+    for s in seller_nodes:
+        sellers_at[s] = 0
+    return site, count, ok
+
+
+@njit(cache=True, error_model="numpy")
+def _seller_at_site(selling: np.ndarray, seller_nodes: np.ndarray, sites: np.ndarray,
+                    u: np.ndarray, n_sellers: np.ndarray) -> np.ndarray:
+    """For each sale at ``sites``, the ``floor(u * n_sellers)``-th seller there, counting
+    sellers at a site in the order of ``selling`` (a stable sort of sellers by node)."""
+    order = np.argsort(seller_nodes, kind="mergesort")
+    sorted_nodes = seller_nodes[order]
+    first = np.searchsorted(sorted_nodes, sites)
+    out = np.empty(sites.shape[0], np.int64)
+    for k in range(sites.shape[0]):
+        out[k] = selling[order[first[k] + np.int64(u[k] * n_sellers[k])]]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _add_in_ball(field: np.ndarray, padded: np.ndarray, node: int, weight: float) -> None:
+    """``field[padded[node]] += weight`` (the padding slot of ``field`` takes the sentinel)."""
+    for j in range(padded.shape[1]):
+        field[padded[node, j]] += weight
+
+
+@njit(cache=True, error_model="numpy")
+def purchases(t: int, buyers: np.ndarray, sites: np.ndarray, n_sellers: np.ndarray,
+              u_seller: np.ndarray, u_public: np.ndarray, public_prob: float,
+              public_cut: np.ndarray, in_room: np.ndarray, failed: np.ndarray,
+              selling: np.ndarray, seller_nodes: np.ndarray, sales: np.ndarray,
+              unserved: np.ndarray, demand_near: np.ndarray, padded: np.ndarray,
+              sales_weight: float, unserved_weight: float, status: np.ndarray,
+              node: np.ndarray, home: np.ndarray, known: np.ndarray, until: np.ndarray,
+              ready: np.ndarray, attempts: np.ndarray, linger: int, min_gap: int,
+              lingering: int, idle: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcomes of this step's purchase attempts, in place.
+
+    ``buyers`` buy at ``sites`` from a random seller there (``u_seller``); sales and the
+    demand field (``sales_weight`` within the ball of the site) grow; buyers then use in a
+    room (``in_room``, empty when no room is open), in public (probability ``public_prob`` ×
+    (1 - ``public_cut`` at the site), empty cut: none; they linger) or at home. ``failed``
+    searchers add unserved demand where they stand and count the attempt. Returns the seller
+    of each sale, the public-use mask and the failed searchers' nodes.
+    """
+    dealer = _seller_at_site(selling, seller_nodes, sites, u_seller, n_sellers)
+    public = np.empty(buyers.shape[0], np.bool_)
+    for k in range(buyers.shape[0]):
+        sales[sites[k]] += 1.0
+    for k in range(buyers.shape[0]):
+        _add_in_ball(demand_near, padded, sites[k], sales_weight)
+    for k in range(buyers.shape[0]):
+        i, s = buyers[k], sites[k]
+        known[i] = s
+        p = public_prob * (1 - public_cut[s]) if public_cut.shape[0] else public_prob
+        public[k] = u_public[k] < p and not (in_room.shape[0] and in_room[k])
+        if public[k]:
+            status[i] = lingering
+            until[i] = t + linger
+            node[i] = s
+        else:
+            status[i] = idle
+            node[i] = home[i]
+        ready[i] = t + min_gap
+    failed_at = np.empty(failed.shape[0], np.int64)
+    for k in range(failed.shape[0]):
+        failed_at[k] = node[failed[k]]
+        unserved[failed_at[k]] += 1.0
+    for k in range(failed.shape[0]):
+        _add_in_ball(demand_near, padded, failed_at[k], unserved_weight)
+        attempts[failed[k]] += 1
+    return dealer, public, failed_at
+
+
+# ---------------------------------------------------------------- dealers' site choice
+
+
+@njit(cache=True, error_model="numpy")
+def sellers_near(cands: np.ndarray, crews: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+                 seller_nodes: np.ndarray, seller_crews: np.ndarray, head: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Sellers within the ball (CSR ``indptr``/``indices``) of each candidate site, and those of
+    the deciding dealer's crew (``crews``, one per row of ``cands``).
+
+    Balls are symmetric, so a seller counts at a site when its node is in the site's ball.
+    ``head`` is scratch (one slot per node, all -1), left so.
+    """
+    n_s = seller_nodes.shape[0]
+    nxt = np.empty(n_s, np.int64)
+    for s in range(n_s):  # sellers chained by node
+        nxt[s] = head[seller_nodes[s]]
+        head[seller_nodes[s]] = s
+    rows, cols = cands.shape
+    comp = np.zeros((rows, cols), np.int64)
+    own = np.zeros((rows, cols), np.int64)
+    for i in range(rows):
+        c = crews[i]
+        for j in range(cols):
+            node = cands[i, j]
+            n_all = n_own = 0
+            for k in range(indptr[node], indptr[node + 1]):
+                s = head[indices[k]]
+                while s >= 0:
+                    n_all += 1
+                    if seller_crews[s] == c:
+                        n_own += 1
+                    s = nxt[s]
+            comp[i, j] = n_all
+            own[i, j] = n_own
+    for s in range(n_s):
+        head[seller_nodes[s]] = -1
+    return comp, own
+
+
+# ---------------------------------------------------------------- violence
+
+
+@njit(cache=True, error_model="numpy")
+def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Cells where sellers of at least two crews stand (sorted), and how many crews each holds.
+
+    ``cells``/``crews`` are per seller; crews are in ``[0, n_crews)``.
+    """
+    keys = np.sort(cells.astype(np.int64) * n_crews + crews)
+    out_cell = np.empty(keys.shape[0], np.int64)
+    out_k = np.empty(keys.shape[0], np.int64)
+    m = 0
+    i = 0
+    while i < keys.shape[0]:
+        cell = keys[i] // n_crews
+        k = 0
+        last = -1
+        while i < keys.shape[0] and keys[i] // n_crews == cell:
+            if keys[i] != last:
+                k += 1
+                last = keys[i]
+            i += 1
+        if k >= 2:
+            out_cell[m] = cell
+            out_k[m] = k
+            m += 1
+    return out_cell[:m], out_k[:m]
+
+
+@njit(cache=True, error_model="numpy")
+def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np.ndarray,
+                 tolerance: np.ndarray, crew_home: np.ndarray, active: int,
+                 crew_order: np.ndarray, crew_start: np.ndarray, crew_size: np.ndarray,
+                 market_x: np.ndarray, market_y: np.ndarray, markets: np.ndarray,
+                 node_x32: np.ndarray, node_y32: np.ndarray, aware_radius32: np.float32,
+                 aware_indptr: np.ndarray, aware_indices: np.ndarray, k_rand: int,
+                 u_mate: np.ndarray, u_market: np.ndarray, u_sample: np.ndarray,
+                 noise: np.ndarray,
+                 market_indptr: np.ndarray, market_indices: np.ndarray, market_radius: float,
+                 seller_nodes: np.ndarray, seller_crews: np.ndarray, head: np.ndarray,
+                 demand_near: np.ndarray, footfall_pull: np.ndarray, exposure: np.ndarray,
+                 sbd_cut: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
+                 circuity: float, half_saturation: float, crew_bonus: float,
+                 risk_weight: float, turf_penalty: float, move_cost_per_m: float,
+                 turf_cost_per_m: float, choice_noise: float, min_utility: float,
+                 switch_margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dealers ``who`` weigh candidate sites and choose: stay, move or lie low.
+
+    The compiled form of `dealers.candidate_sites` + `site_utility` + `choose_sites` (see
+    them for the rules), with the random numbers drawn by the caller: ``u_mate`` (crew-mate),
+    ``u_market`` (known market in reach; empty when no market is known), ``u_sample``
+    (``k_rand`` random sites per dealer, around the current site for even and the crew's home
+    for odd draws, row after row) and Gumbel ``noise`` (one per candidate). ``sbd_cut`` is the
+    security-by-design cut per node (empty: none). Returns (new site, moved, lie low).
+    """
+    n_who = who.shape[0]
+    n_cols = 4 + k_rand
+    cands = np.empty((n_who, n_cols), np.int64)
+    reach = np.empty(markets.shape[0], np.bool_)
+    for i in range(n_who):
+        d = who[i]
+        cur = node[d]
+        c = crew[d]
+        home = crew_home[c]
+        cands[i, 0] = cur
+        cands[i, 1] = home
+        mate = crew_order[crew_start[c] + np.int64(u_mate[i] * crew_size[c])]
+        cands[i, 2] = node[mate] if status[mate] == active else home
+        cands[i, 3] = cur
+        if markets.shape[0]:
+            total = 0
+            for m in range(markets.shape[0]):
+                dx, dy = node_x32[cur] - market_x[m], node_y32[cur] - market_y[m]
+                # |dx| or |dy| beyond the radius: out of reach without the square root
+                reach[m] = (abs(dx) <= aware_radius32 and abs(dy) <= aware_radius32
+                            and np.hypot(dx, dy) <= aware_radius32)
+                total += reach[m]
+            if total > 0:
+                r = np.int64(u_market[i] * total)
+                for m in range(markets.shape[0]):
+                    if reach[m]:
+                        if r == 0:
+                            cands[i, 3] = markets[m]
+                            break
+                        r -= 1
+        for r in range(k_rand):
+            base = home if r % 2 == 1 else cur
+            lo = aware_indptr[base]
+            count = aware_indptr[base + 1] - lo
+            pick = np.int64(u_sample[r * n_who + i] * count)
+            cands[i, 4 + r] = aware_indices[lo + pick] if count > 0 else base
+    comp, own = sellers_near(cands, crew[who], market_indptr, market_indices, seller_nodes,
+                             seller_crews, head)
+    new_site = np.empty(n_who, np.int64)
+    moved = np.zeros(n_who, np.bool_)
+    lie_low = np.zeros(n_who, np.bool_)
+    near_limit = market_radius * circuity
+    util = np.empty(n_cols)
+    for i in range(n_who):
+        d = who[i]
+        cur = cands[i, 0]
+        hx, hy = node_x[crew_home[crew[d]]], node_y[crew_home[crew[d]]]
+        for j in range(n_cols):
+            s = cands[i, j]
+            dist = np.hypot(node_x[s] - node_x[cur], node_y[s] - node_y[cur]) * circuity
+            home_dist = np.hypot(node_x[s] - hx, node_y[s] - hy) * circuity
+            n_comp, n_own = comp[i, j], own[i, j]
+            if dist <= near_limit:  # the dealer itself is among the sellers near its own site
+                n_comp -= 1
+                n_own -= 1
+            takings = (demand_near[s] + footfall_pull[s]) / (n_comp + 1.0)
+            if sbd_cut.shape[0]:
+                takings *= 1.0 - sbd_cut[s]
+            e = exposure[s]
+            risk = e / (e + half_saturation)
+            risk *= tolerance[d]
+            contested = 1.0 if (n_comp - n_own > 0.5) and (n_own < 0.5) else 0.0
+            takings *= 1.0 + min(n_own, 3.0) * crew_bonus
+            u = takings * (np.exp(risk * -risk_weight) - turf_penalty * contested)
+            u -= dist * move_cost_per_m
+            u -= home_dist * turf_cost_per_m
+            util[j] = u + choice_noise * noise[i, j]
+        best = 0
+        for j in range(1, n_cols):
+            if util[j] > util[best]:
+                best = j
+        u_best, u_cur = util[best], util[0]
+        lie_low[i] = u_best < min_utility
+        site = cands[i, best]
+        moved[i] = (site != cur and u_best > u_cur + switch_margin * abs(u_cur) + 1e-9
+                    and not lie_low[i])
+        new_site[i] = site if moved[i] else cur
+    return new_site, moved, lie_low
+
+
+@njit(cache=True, error_model="numpy")
+def pick_markets(origins: np.ndarray, markets: np.ndarray, strength: np.ndarray,
+                 x32: np.ndarray, y32: np.ndarray, radius32: np.float32, decay32: np.float32,
+                 exclude_origin: np.ndarray, race: np.ndarray) -> np.ndarray:
+    """A known market per origin node, by strength × exp(``decay32`` d) within ``radius32``
+    (exponential race with the caller's Exp(1) draws ``race``, one per origin and market); -1
+    where none is in reach. With ``exclude_origin[i]``, a market less than 1 m from origin
+    ``i`` is left out. Single-precision coordinates ``x32``/``y32`` and distances."""
+    out = np.full(origins.shape[0], -1, np.int64)
+    for i in range(origins.shape[0]):
+        ox, oy = x32[origins[i]], y32[origins[i]]
+        closest = 1.0 if exclude_origin[i] else -1.0
+        best_j = 0
+        best = -1.0
+        for j in range(markets.shape[0]):
+            d = np.hypot(ox - x32[markets[j]], oy - y32[markets[j]])
+            w = 0.0
+            if d <= radius32 and d >= closest:
+                w = strength[j] * np.exp(d * decay32)
+            score = w / race[i, j]
+            if score > best:
+                best = score
+                best_j = j
+        if best > 0:
+            out[i] = markets[best_j]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _travel(a: int, b: int, node_x: np.ndarray, node_y: np.ndarray, circuity: float,
+            walk_m: float, transit_m: float, transit_above_m: float) -> int:
+    """Steps from node ``a`` to ``b``: ceil(straight-line distance × circuity / speed), at least
+    1; walking speed up to ``transit_above_m``, transit beyond (metres per step)."""
+    d = np.hypot(node_x[a] - node_x[b], node_y[a] - node_y[b]) * circuity
+    return np.int64(d / (transit_m if d > transit_above_m else walk_m)) + 1
+
+
+@njit(cache=True, error_model="numpy")
+def set_out(t: int, start: np.ndarray, fresh: np.ndarray, picks: np.ndarray,
+            failed: np.ndarray, failed_at: np.ndarray, status: np.ndarray,
+            attempts: np.ndarray, target: np.ndarray, node: np.ndarray, home: np.ndarray,
+            ready: np.ndarray, arrive: np.ndarray, known: np.ndarray, max_attempts: int,
+            retry: int, searching: int, idle: int, node_x: np.ndarray, node_y: np.ndarray,
+            circuity: float, walk_m: float, transit_m: float, transit_above_m: float) -> None:
+    """New searchers (``start``) and failed ones (``failed``, at ``failed_at``) head out.
+
+    ``picks``: the markets drawn for the ``fresh`` new searchers (in order), then one per
+    failed searcher (-1: none in reach). A new searcher goes to its last market unless fresh,
+    then to its pick (home when none); a failed searcher goes on to its pick, or gives up (home,
+    idle, ``retry`` steps before the next craving) without one or after ``max_attempts``.
+    Arrival: now + `travel_steps`.
+    """
+    f = 0
+    for k in range(start.shape[0]):
+        i = start[k]
+        tgt = known[i]
+        if fresh[k]:
+            tgt = picks[f] if picks[f] >= 0 else home[i]
+            f += 1
+        status[i] = searching
+        attempts[i] = 0
+        target[i] = tgt
+        arrive[i] = t + _travel(node[i], tgt, node_x, node_y, circuity, walk_m, transit_m,
+                                transit_above_m)
+    for k in range(failed.shape[0]):
+        i = failed[k]
+        nxt = picks[f + k]
+        if attempts[i] < max_attempts and nxt >= 0:
+            target[i] = nxt
+            arrive[i] = t + _travel(failed_at[k], nxt, node_x, node_y, circuity, walk_m,
+                                    transit_m, transit_above_m)
+        else:
+            status[i] = idle
+            node[i] = home[i]
+            ready[i] = t + retry
