@@ -34,16 +34,11 @@ def decay_fields(sales: np.ndarray, unserved: np.ndarray, demand_near: np.ndarra
 @njit(cache=True, error_model="numpy")
 def police_exposure(presence: np.ndarray, decay_risk: float, posts: np.ndarray,
                     effect: np.ndarray, sight_indptr: np.ndarray, sight_indices: np.ndarray,
-                    arrest_memory: np.ndarray, decay_arrest: float, in_sight: np.ndarray,
-                    cover: np.ndarray, old_posts: np.ndarray, arrest_indptr: np.ndarray,
-                    arrest_indices: np.ndarray) -> None:
-    """This step's police coverage from the units' ``posts``, in place.
-
+                    arrest_memory: np.ndarray, decay_arrest: float) -> None:
+    """Decay the remembered exposures and add this step's police presence, in place:
     ``presence *= decay_risk``, then each unit adds its deterrence ``effect`` at every node of
-    its sight ball (unit after unit, as ``np.add.at``); ``arrest_memory *= decay_arrest``; the
-    in-sight mask and ``cover`` (units within arrest range of each node) move from the
-    previous step's ``old_posts`` to ``posts``.
-    """
+    the sight ball (CSR) of its post (unit after unit, as ``np.add.at``);
+    ``arrest_memory *= decay_arrest``."""
     for i in range(presence.shape[0]):
         presence[i] *= decay_risk
         arrest_memory[i] *= decay_arrest
@@ -51,16 +46,32 @@ def police_exposure(presence: np.ndarray, decay_risk: float, posts: np.ndarray,
         e = effect[u]
         for k in range(sight_indptr[posts[u]], sight_indptr[posts[u] + 1]):
             presence[sight_indices[k]] += e
-    for node in old_posts:
-        for k in range(sight_indptr[node], sight_indptr[node + 1]):
-            in_sight[sight_indices[k]] = False
-        for k in range(arrest_indptr[node], arrest_indptr[node + 1]):
-            cover[arrest_indices[k]] = 0.0
-    for node in posts:
-        for k in range(sight_indptr[node], sight_indptr[node + 1]):
-            in_sight[sight_indices[k]] = True
-        for k in range(arrest_indptr[node], arrest_indptr[node + 1]):
-            cover[arrest_indices[k]] += 1.0
+
+
+@njit(cache=True, error_model="numpy")
+def posts_within(node: int, posts: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
+                 radius2: float, first_only: bool) -> int:
+    """Number of ``posts`` within sqrt(``radius2``) metres of ``node`` (straight line, the test
+    `StreetMap.ball` makes); with ``first_only``, 1 as soon as one is found."""
+    x, y = node_x[node], node_y[node]
+    n = 0
+    for p in posts:
+        dx, dy = node_x[p] - x, node_y[p] - y
+        if dx * dx + dy * dy <= radius2:
+            n += 1
+            if first_only:
+                return 1
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def cover_at(nodes: np.ndarray, posts: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
+             radius2: float) -> np.ndarray:
+    """Number of ``posts`` within sqrt(``radius2``) metres of each of ``nodes`` (as floats)."""
+    out = np.empty(nodes.shape[0])
+    for k in range(nodes.shape[0]):
+        out[k] = posts_within(nodes[k], posts, node_x, node_y, radius2, False)
+    return out
 
 
 # ---------------------------------------------------------------- selections
@@ -92,11 +103,13 @@ def where_active_on_shift(status: np.ndarray, active: int, on_shift: np.ndarray)
 
 @njit(cache=True, error_model="numpy")
 def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
-               arrive: np.ndarray, node: np.ndarray, home: np.ndarray, in_sight: np.ndarray,
-               idle: int, searching: int, lingering: int) -> tuple[np.ndarray, np.ndarray]:
+               arrive: np.ndarray, node: np.ndarray, home: np.ndarray, posts: np.ndarray,
+               node_x: np.ndarray, node_y: np.ndarray, sight2: float, idle: int,
+               searching: int, lingering: int) -> tuple[np.ndarray, np.ndarray]:
     """Users' timed transitions of one step, in one pass.
 
-    Lingering users whose time is up, or who have police in sight, go home (idle). Returns the
+    Lingering users whose time is up, or who have police in sight (a unit's post within
+    sqrt(``sight2``) metres), go home (idle). Returns the
     idle users past their refractory time (craving candidates, after those transitions) and the
     searchers who arrive now, both in index order.
     """
@@ -106,7 +119,8 @@ def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
     nc = na = 0
     for i in range(n):
         s = status[i]
-        if s == lingering and (until[i] <= t or in_sight[node[i]]):
+        if s == lingering and (until[i] <= t or posts_within(node[i], posts, node_x, node_y,
+                                                               sight2, True)):
             status[i] = idle
             node[i] = home[i]
             s = idle
@@ -125,11 +139,12 @@ def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
 
 @njit(cache=True, error_model="numpy")
 def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndarray,
-                  sellers_at: np.ndarray, noise: np.ndarray, police_cover: np.ndarray,
-                  avoid_police: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  sellers_at: np.ndarray, noise: np.ndarray, avoid_police: bool,
+                  posts: np.ndarray, node_x: np.ndarray, node_y: np.ndarray, arrest2: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each origin node, the site within its padded ball with most sellers (ties: largest
     ``noise``), that site's number of sellers, and whether a purchase happens there (a seller,
-    and no police unit within arrest range when ``avoid_police``).
+    and no police post within sqrt(``arrest2``) metres when ``avoid_police``).
 
     Equivalent to ``np.add.at(sellers_at, seller_nodes, 1)``, ``near = padded[origins]``,
     ``(sellers_at[near] + noise * 0.5).argmax(axis=1)``. ``sellers_at`` is scratch: all zero
@@ -151,7 +166,8 @@ def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndar
                 best_j = j
         site[i] = row[best_j]
         count[i] = sellers_at[row[best_j]]
-        ok[i] = count[i] > 0 and not (avoid_police and police_cover[site[i]] != 0)
+        ok[i] = count[i] > 0 and not (avoid_police and posts_within(
+            site[i], posts, node_x, node_y, arrest2, True))
     for s in seller_nodes:
         sellers_at[s] = 0
     return site, count, ok
@@ -266,6 +282,24 @@ def sellers_near(cands: np.ndarray, crews: np.ndarray, indptr: np.ndarray, indic
     return comp, own
 
 
+@njit(cache=True, error_model="numpy")
+def sellers_acting(selling: np.ndarray, node: np.ndarray, tolerance: np.ndarray,
+                   decision_phase: np.ndarray, phase_now: int, presence: np.ndarray,
+                   arrest_memory: np.ndarray, half_saturation: float, flee_risk: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Sellers who reconsider their site now: due by their decision rhythm, or feeling at risk
+    (`dealers.perceived_risk` of the exposure at their site × tolerance above ``flee_risk``).
+    Returns the mask over ``selling`` and each seller's perceived risk."""
+    act = np.empty(selling.shape[0], np.bool_)
+    risk = np.empty(selling.shape[0])
+    for k in range(selling.shape[0]):
+        d = selling[k]
+        e = presence[node[d]] + arrest_memory[node[d]]
+        risk[k] = e / (e + half_saturation) * tolerance[d]
+        act[k] = decision_phase[d] == phase_now or risk[k] > flee_risk
+    return act, risk
+
+
 # ---------------------------------------------------------------- violence
 
 
@@ -308,7 +342,8 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
                  noise: np.ndarray,
                  market_indptr: np.ndarray, market_indices: np.ndarray, market_radius: float,
                  seller_nodes: np.ndarray, seller_crews: np.ndarray, head: np.ndarray,
-                 demand_near: np.ndarray, footfall_pull: np.ndarray, exposure: np.ndarray,
+                 demand_near: np.ndarray, footfall_pull: np.ndarray, presence: np.ndarray,
+                 arrest_memory: np.ndarray,
                  sbd_cut: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
                  circuity: float, half_saturation: float, crew_bonus: float,
                  risk_weight: float, turf_penalty: float, move_cost_per_m: float,
@@ -381,7 +416,7 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
             takings = (demand_near[s] + footfall_pull[s]) / (n_comp + 1.0)
             if sbd_cut.shape[0]:
                 takings *= 1.0 - sbd_cut[s]
-            e = exposure[s]
+            e = presence[s] + arrest_memory[s]  # exposure: police seen + peers' arrests
             risk = e / (e + half_saturation)
             risk *= tolerance[d]
             contested = 1.0 if (n_comp - n_own > 0.5) and (n_own < 0.5) else 0.0

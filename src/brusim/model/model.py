@@ -191,9 +191,9 @@ class BrusselsMarketModel(mesa.Model):
                                         self.cfg.behaviour.dealers.shift_hours)
         self._on_shift = self._shift_table[0]
         self._selling = np.zeros(0, np.int64)
-        self.police_cover_arrest = np.zeros(n)
         # police rota, set hourly by _plan_hour
         self._on_units = np.zeros(0, np.int64)
+        self._rotas: dict[tuple[bytes, bool], np.ndarray] = {}  # on-duty masks, by availability
         self._focus_units = np.zeros(0, np.int64)
         self._effect = np.zeros(0)
         self._patrol_units = np.zeros(0, np.int64)
@@ -201,8 +201,9 @@ class BrusselsMarketModel(mesa.Model):
         self._patrol_cols = np.zeros(0, np.int64)
         self._patrol_merged: bool | None = None
         self._posts: tuple[int, np.ndarray] | None = None  # see _draw_posts
-        self._in_sight = np.zeros(n, bool)  # some on-duty unit sees the node (this step)
-        self._last_posts = np.zeros(0, np.int64)  # last step's posts (coverage to undo)
+        self._posts_now = np.zeros(0, np.int64)  # nodes of the on-duty units at this step
+        self._sight2 = float(self.cfg.police.sight_m) ** 2  # ball tests: squared distances
+        self._arrest2 = float(self.cfg.police.arrest_m) ** 2
         self._sellers_at = np.zeros(n + 1, np.int64)  # scratch for _purchases
         self._sellers_at[n] = -1
         self._seller_head = np.full(n, -1, np.int64)  # scratch for kernels.sellers_near
@@ -215,7 +216,6 @@ class BrusselsMarketModel(mesa.Model):
         self._sold_since: list[np.ndarray] = []  # sale sites since the market list refresh
         self._refresh_demand_near()
         self._footfall_pull = float(self.cfg.behaviour.dealers.footfall_weight) * self.footfall
-        self._exposure_now = self.presence + self.arrest_memory
 
     # ------------------------------------------------------------------ set-up helpers
     def _outreach_shift_table(self) -> list[bool]:
@@ -357,8 +357,6 @@ class BrusselsMarketModel(mesa.Model):
         self._on_shift = self._shift_table[step_of_day]
         self._step_police(t, new_hour)
         selling = self._arrests(t)
-        # what sellers perceive this step (police seen + peers' arrests), for every node
-        self._exposure_now = self.presence + self.arrest_memory
         self._step_dealers(t, selling)
         self._step_users(t, hour)
         self._step_outreach(t, new_hour)
@@ -441,7 +439,10 @@ class BrusselsMarketModel(mesa.Model):
         p, cfgp = self.police, self.cfg.police
         loss = pl.duty_loss(cfgp.duties, self.smap.zone_ids, t, self.clock, int(self.cfg.seed))
         share = float(cfgp.shift_factors[self.clock.shift(t)]) * (1.0 - loss)
-        p.on_duty = pl.units_on_duty(p, share, self.intervention_active)
+        key = (share.tobytes(), self.intervention_active)  # a handful of rotas per run
+        if key not in self._rotas:
+            self._rotas[key] = pl.units_on_duty(p, share, self.intervention_active)
+        p.on_duty = self._rotas[key].copy()
         activity = self.recorder_activity()
         if self.intervention_active:
             self.plan = self.strategy.plan(p, activity, rng)
@@ -468,28 +469,30 @@ class BrusselsMarketModel(mesa.Model):
 
     def _police_exposure(self, t: int) -> None:
         """Units take their posts for step ``t``; decay the remembered exposures and add what
-        the units cover now (``police_cover_arrest`` and the in-sight mask are updated in place,
-        undoing the previous step's entries)."""
+        the units see now. Who is within sight or arrest range of a post is asked of the posts
+        themselves (`kernels.posts_within`), where needed."""
         first_step, posts = self._posts
         nodes = posts[t - first_step]
         self.police.node[self._on_units] = nodes
-        sight, arrest = self.ball_sight, self.ball_arrest
+        sight = self.ball_sight
         kn.police_exposure(self.presence, self.decay_risk, nodes, self._effect, sight.indptr,
-                           sight.indices, self.arrest_memory, self.decay_arrest, self._in_sight,
-                           self.police_cover_arrest, self._last_posts, arrest.indptr,
-                           arrest.indices)
-        self._last_posts = nodes
+                           sight.indices, self.arrest_memory, self.decay_arrest)
+        self._posts_now = nodes
         self.recorder.add("police_hours", nodes, self.step_hours)
 
     @property
+    def police_cover_arrest(self) -> np.ndarray:
+        """Number of on-duty units within arrest range of each node (at this step's posts)."""
+        return self.ball_arrest.spread(self._posts_now, 1.0, self.smap.n_nodes)
+
+    @property
     def police_cover_sight(self) -> np.ndarray:
-        """Number of on-duty units within sight of each node (at their current posts)."""
-        nodes = self.police.node[self._on_units]
-        return self.ball_sight.spread(nodes, 1.0, self.smap.n_nodes)
+        """Number of on-duty units within sight of each node (at this step's posts)."""
+        return self.ball_sight.spread(self._posts_now, 1.0, self.smap.n_nodes)
 
     def police_in_sight(self, nodes: np.ndarray) -> np.ndarray:
         """Whether any on-duty unit is within sight of each of ``nodes`` (this step's posts)."""
-        return self._in_sight[nodes]
+        return kn.cover_at(nodes, self._posts_now, self.smap.x, self.smap.y, self._sight2) > 0
 
     def hourly(self, decayed_sum: np.ndarray) -> np.ndarray:
         """Convert a decayed event count (sales, unserved searches) to a rate per hour."""
@@ -561,7 +564,8 @@ class BrusselsMarketModel(mesa.Model):
         """
         d, rng = self.dealers, self.streams["police"]
         selling = self._sellers()
-        cover = self.police_cover_arrest[d.node[selling]]
+        cover = kn.cover_at(d.node[selling], self._posts_now, self.smap.x, self.smap.y,
+                            self._arrest2)
         if not cover.any():  # nobody within arrest range of a unit
             return selling
         p = 1.0 - (1.0 - float(self.cfg.police.arrest_prob)) ** cover
@@ -611,10 +615,10 @@ class BrusselsMarketModel(mesa.Model):
         d, beh = self.dealers, self.cfg.behaviour.dealers
         if self._dealer_transitions(t):
             selling = self._sellers()
-        due = self._decision_phase[selling] == (-t) % self.durations.decision
-        risk = dl.perceived_risk(self._exposure_now[d.node[selling]], beh.risk_half_saturation) \
-            * d.tolerance[selling]
-        act = due | (risk > float(beh.flee_risk))
+        act, risk = kn.sellers_acting(selling, d.node, d.tolerance, self._decision_phase,
+                                      (-t) % self.durations.decision, self.presence,
+                                      self.arrest_memory, float(beh.risk_half_saturation),
+                                      float(beh.flee_risk))
         if act.any() and self._decide(t, selling[act], selling, risk[act],
                                       self.streams["dealers"]):
             selling = self._sellers()  # some lie low or quit
@@ -667,7 +671,7 @@ class BrusselsMarketModel(mesa.Model):
             u_mate, u_market, u_sample, noise,
             market.indptr, market.indices, float(market.radius_m),
             selling_nodes, d.crew[selling], self._seller_head,
-            self._demand_near, self._footfall_pull, self._exposure_now,
+            self._demand_near, self._footfall_pull, self.presence, self.arrest_memory,
             self._sbd_cut_nodes if (t >= self.intervention_step and self._any_sbd) else _NO_DRAWS,
             self.smap.x, self.smap.y, float(smap.circuity), float(beh.risk_half_saturation),
             float(beh.crew_bonus), float(beh.risk_weight), float(beh.turf_penalty),
@@ -744,7 +748,8 @@ class BrusselsMarketModel(mesa.Model):
         self._end_treatments(t)
         # lingering ends (time up or police in sight); craving candidates; arrivals
         cand, arr = kn.scan_users(t, u.status, u.until, u.ready, u.arrive, u.node, u.home,
-                                  self._in_sight, us.IDLE, us.SEARCHING, us.LINGERING)
+                                  self._posts_now, self.smap.x, self.smap.y, self._sight2,
+                                  us.IDLE, us.SEARCHING, us.LINGERING)
         rate = self.clock.demand_factor(t) / self.durations.purchase_interval
         start = cand[rng.random(len(cand)) < rate]  # idle users start craving
         failed = failed_at = _NONE
@@ -800,8 +805,9 @@ class BrusselsMarketModel(mesa.Model):
         padded = self.ball_purchase.padded
         noise = rng.random((len(arr), padded.shape[1]))
         site, n_sellers, ok = kn.busiest_sites(u.node[arr], padded, seller_nodes,
-                                               self._sellers_at, noise, self.police_cover_arrest,
-                                               bool(beh.avoid_police))
+                                               self._sellers_at, noise, bool(beh.avoid_police),
+                                               self._posts_now, self.smap.x, self.smap.y,
+                                               self._arrest2)
         buyers, sites, failed = arr[ok], site[ok], arr[~ok]
         u_seller = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS  # a seller at the site
         room = self._room_use(t, buyers, sites) if len(buyers) else None
