@@ -34,11 +34,13 @@ def decay_fields(sales: np.ndarray, unserved: np.ndarray, demand_near: np.ndarra
 @njit(cache=True, error_model="numpy")
 def police_exposure(presence: np.ndarray, decay_risk: float, posts: np.ndarray,
                     effect: np.ndarray, sight_indptr: np.ndarray, sight_indices: np.ndarray,
-                    arrest_memory: np.ndarray, decay_arrest: float) -> None:
+                    arrest_memory: np.ndarray, decay_arrest: float, posts_at: np.ndarray,
+                    old_posts: np.ndarray) -> None:
     """Decay the remembered exposures and add this step's police presence, in place:
     ``presence *= decay_risk``, then each unit adds its deterrence ``effect`` at every node of
     the sight ball (CSR) of its post (unit after unit, as ``np.add.at``);
-    ``arrest_memory *= decay_arrest``."""
+    ``arrest_memory *= decay_arrest``; ``posts_at`` (units per node) moves from ``old_posts``
+    to ``posts``."""
     for i in range(presence.shape[0]):
         presence[i] *= decay_risk
         arrest_memory[i] *= decay_arrest
@@ -46,31 +48,33 @@ def police_exposure(presence: np.ndarray, decay_risk: float, posts: np.ndarray,
         e = effect[u]
         for k in range(sight_indptr[posts[u]], sight_indptr[posts[u] + 1]):
             presence[sight_indices[k]] += e
+    for p in old_posts:
+        posts_at[p] -= 1
+    for p in posts:
+        posts_at[p] += 1
 
 
 @njit(cache=True, error_model="numpy")
-def posts_within(node: int, posts: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
-                 radius2: float, first_only: bool) -> int:
-    """Number of ``posts`` within sqrt(``radius2``) metres of ``node`` (straight line, the test
-    `StreetMap.ball` makes); with ``first_only``, 1 as soon as one is found."""
-    x, y = node_x[node], node_y[node]
+def posts_within(node: int, indptr: np.ndarray, indices: np.ndarray, posts_at: np.ndarray,
+                 first_only: bool) -> int:
+    """Units posted within the ball (CSR ``indptr``/``indices``) of ``node``; balls are
+    symmetric, so these are the units whose ball holds ``node``. With ``first_only``, 1 as
+    soon as one is found."""
     n = 0
-    for p in posts:
-        dx, dy = node_x[p] - x, node_y[p] - y
-        if dx * dx + dy * dy <= radius2:
-            n += 1
-            if first_only:
-                return 1
+    for k in range(indptr[node], indptr[node + 1]):
+        n += posts_at[indices[k]]
+        if first_only and n:
+            return 1
     return n
 
 
 @njit(cache=True, error_model="numpy")
-def cover_at(nodes: np.ndarray, posts: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
-             radius2: float) -> np.ndarray:
-    """Number of ``posts`` within sqrt(``radius2``) metres of each of ``nodes`` (as floats)."""
+def cover_at(nodes: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+             posts_at: np.ndarray) -> np.ndarray:
+    """Units posted within the ball of each of ``nodes`` (as floats)."""
     out = np.empty(nodes.shape[0])
     for k in range(nodes.shape[0]):
-        out[k] = posts_within(nodes[k], posts, node_x, node_y, radius2, False)
+        out[k] = posts_within(nodes[k], indptr, indices, posts_at, False)
     return out
 
 
@@ -103,13 +107,13 @@ def where_active_on_shift(status: np.ndarray, active: int, on_shift: np.ndarray)
 
 @njit(cache=True, error_model="numpy")
 def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
-               arrive: np.ndarray, node: np.ndarray, home: np.ndarray, posts: np.ndarray,
-               node_x: np.ndarray, node_y: np.ndarray, sight2: float, idle: int,
-               searching: int, lingering: int) -> tuple[np.ndarray, np.ndarray]:
+               arrive: np.ndarray, node: np.ndarray, home: np.ndarray,
+               sight_indptr: np.ndarray, sight_indices: np.ndarray, posts_at: np.ndarray,
+               idle: int, searching: int, lingering: int) -> tuple[np.ndarray, np.ndarray]:
     """Users' timed transitions of one step, in one pass.
 
-    Lingering users whose time is up, or who have police in sight (a unit's post within
-    sqrt(``sight2``) metres), go home (idle). Returns the
+    Lingering users whose time is up, or who have police in sight (a unit posted within the
+    sight ball, see `posts_within`), go home (idle). Returns the
     idle users past their refractory time (craving candidates, after those transitions) and the
     searchers who arrive now, both in index order.
     """
@@ -119,8 +123,8 @@ def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
     nc = na = 0
     for i in range(n):
         s = status[i]
-        if s == lingering and (until[i] <= t or posts_within(node[i], posts, node_x, node_y,
-                                                               sight2, True)):
+        if s == lingering and (until[i] <= t or posts_within(
+                node[i], sight_indptr, sight_indices, posts_at, True)):
             status[i] = idle
             node[i] = home[i]
             s = idle
@@ -140,11 +144,11 @@ def scan_users(t: int, status: np.ndarray, until: np.ndarray, ready: np.ndarray,
 @njit(cache=True, error_model="numpy")
 def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndarray,
                   sellers_at: np.ndarray, noise: np.ndarray, avoid_police: bool,
-                  posts: np.ndarray, node_x: np.ndarray, node_y: np.ndarray, arrest2: float
+                  arrest_indptr: np.ndarray, arrest_indices: np.ndarray, posts_at: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each origin node, the site within its padded ball with most sellers (ties: largest
     ``noise``), that site's number of sellers, and whether a purchase happens there (a seller,
-    and no police post within sqrt(``arrest2``) metres when ``avoid_police``).
+    and no police unit within arrest range when ``avoid_police``).
 
     Equivalent to ``np.add.at(sellers_at, seller_nodes, 1)``, ``near = padded[origins]``,
     ``(sellers_at[near] + noise * 0.5).argmax(axis=1)``. ``sellers_at`` is scratch: all zero
@@ -167,7 +171,7 @@ def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndar
         site[i] = row[best_j]
         count[i] = sellers_at[row[best_j]]
         ok[i] = count[i] > 0 and not (avoid_police and posts_within(
-            site[i], posts, node_x, node_y, arrest2, True))
+            site[i], arrest_indptr, arrest_indices, posts_at, True))
     for s in seller_nodes:
         sellers_at[s] = 0
     return site, count, ok

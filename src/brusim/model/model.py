@@ -202,8 +202,7 @@ class BrusselsMarketModel(mesa.Model):
         self._patrol_merged: bool | None = None
         self._posts: tuple[int, np.ndarray] | None = None  # see _draw_posts
         self._posts_now = np.zeros(0, np.int64)  # nodes of the on-duty units at this step
-        self._sight2 = float(self.cfg.police.sight_m) ** 2  # ball tests: squared distances
-        self._arrest2 = float(self.cfg.police.arrest_m) ** 2
+        self._posts_at = np.zeros(n, np.int64)  # on-duty units posted at each node
         self._sellers_at = np.zeros(n + 1, np.int64)  # scratch for _purchases
         self._sellers_at[n] = -1
         self._seller_head = np.full(n, -1, np.int64)  # scratch for kernels.sellers_near
@@ -469,14 +468,15 @@ class BrusselsMarketModel(mesa.Model):
 
     def _police_exposure(self, t: int) -> None:
         """Units take their posts for step ``t``; decay the remembered exposures and add what
-        the units see now. Who is within sight or arrest range of a post is asked of the posts
-        themselves (`kernels.posts_within`), where needed."""
+        the units see now. Who is within sight or arrest range of a unit is asked where needed
+        (`kernels.posts_within`: units posted in the node's ball)."""
         first_step, posts = self._posts
         nodes = posts[t - first_step]
         self.police.node[self._on_units] = nodes
         sight = self.ball_sight
         kn.police_exposure(self.presence, self.decay_risk, nodes, self._effect, sight.indptr,
-                           sight.indices, self.arrest_memory, self.decay_arrest)
+                           sight.indices, self.arrest_memory, self.decay_arrest, self._posts_at,
+                           self._posts_now)
         self._posts_now = nodes
         self.recorder.add("police_hours", nodes, self.step_hours)
 
@@ -492,7 +492,8 @@ class BrusselsMarketModel(mesa.Model):
 
     def police_in_sight(self, nodes: np.ndarray) -> np.ndarray:
         """Whether any on-duty unit is within sight of each of ``nodes`` (this step's posts)."""
-        return kn.cover_at(nodes, self._posts_now, self.smap.x, self.smap.y, self._sight2) > 0
+        sight = self.ball_sight
+        return kn.cover_at(nodes, sight.indptr, sight.indices, self._posts_at) > 0
 
     def hourly(self, decayed_sum: np.ndarray) -> np.ndarray:
         """Convert a decayed event count (sales, unserved searches) to a rate per hour."""
@@ -564,8 +565,8 @@ class BrusselsMarketModel(mesa.Model):
         """
         d, rng = self.dealers, self.streams["police"]
         selling = self._sellers()
-        cover = kn.cover_at(d.node[selling], self._posts_now, self.smap.x, self.smap.y,
-                            self._arrest2)
+        arrest = self.ball_arrest
+        cover = kn.cover_at(d.node[selling], arrest.indptr, arrest.indices, self._posts_at)
         if not cover.any():  # nobody within arrest range of a unit
             return selling
         p = 1.0 - (1.0 - float(self.cfg.police.arrest_prob)) ** cover
@@ -748,8 +749,8 @@ class BrusselsMarketModel(mesa.Model):
         self._end_treatments(t)
         # lingering ends (time up or police in sight); craving candidates; arrivals
         cand, arr = kn.scan_users(t, u.status, u.until, u.ready, u.arrive, u.node, u.home,
-                                  self._posts_now, self.smap.x, self.smap.y, self._sight2,
-                                  us.IDLE, us.SEARCHING, us.LINGERING)
+                                  self.ball_sight.indptr, self.ball_sight.indices,
+                                  self._posts_at, us.IDLE, us.SEARCHING, us.LINGERING)
         rate = self.clock.demand_factor(t) / self.durations.purchase_interval
         start = cand[rng.random(len(cand)) < rate]  # idle users start craving
         failed = failed_at = _NONE
@@ -806,8 +807,8 @@ class BrusselsMarketModel(mesa.Model):
         noise = rng.random((len(arr), padded.shape[1]))
         site, n_sellers, ok = kn.busiest_sites(u.node[arr], padded, seller_nodes,
                                                self._sellers_at, noise, bool(beh.avoid_police),
-                                               self._posts_now, self.smap.x, self.smap.y,
-                                               self._arrest2)
+                                               self.ball_arrest.indptr,
+                                               self.ball_arrest.indices, self._posts_at)
         buyers, sites, failed = arr[ok], site[ok], arr[~ok]
         u_seller = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS  # a seller at the site
         room = self._room_use(t, buyers, sites) if len(buyers) else None
