@@ -517,3 +517,28 @@ def set_out(t: int, start: np.ndarray, fresh: np.ndarray, picks: np.ndarray,
             status[i] = idle
             node[i] = home[i]
             ready[i] = t + retry
+
+
+@njit(cache=True, error_model="numpy")
+def violence_odds(selling: np.ndarray, seller_nodes: np.ndarray, cell: np.ndarray,
+                  crew: np.ndarray, n_crews: int, displaced_until: np.ndarray, t: int,
+                  base_prob: float, displaced_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Contested cells (sorted) and the probability of an incident in each this step:
+    ``base_prob`` × (crews - 1) × (1 + ``displaced_factor`` × displaced sellers there)."""
+    cells = np.empty(selling.shape[0], np.int64)
+    crews = np.empty(selling.shape[0], np.int64)
+    for k in range(selling.shape[0]):
+        cells[k] = cell[seller_nodes[k]]
+        crews[k] = crew[selling[k]]
+    contested, n_crews_in = contested_cells(cells, crews, n_crews)
+    n_disp = np.zeros(contested.shape[0], np.int64)
+    if contested.shape[0]:
+        for k in range(selling.shape[0]):
+            if displaced_until[selling[k]] > t:
+                pos = np.searchsorted(contested, cells[k])
+                if pos < contested.shape[0] and contested[pos] == cells[k]:
+                    n_disp[pos] += 1
+    p = np.empty(contested.shape[0])
+    for j in range(contested.shape[0]):
+        p[j] = base_prob * (n_crews_in[j] - 1) * (1.0 + displaced_factor * n_disp[j])
+    return contested, p

@@ -899,29 +899,18 @@ class BrusselsMarketModel(mesa.Model):
         selling = self._selling
         if len(selling) < 2:
             return
-        cells = self.cell[self._seller_nodes]
-        contested, k = kn.contested_cells(cells, d.crew[selling], len(d.crew_home))
+        contested, p = kn.violence_odds(selling, self._seller_nodes, self.cell, d.crew,
+                                        len(d.crew_home), d.displaced_until, t,
+                                        float(beh.base_prob), float(beh.displaced_factor))
         if len(contested) == 0:
             return
-        n_disp = self._displaced_in(contested, cells, d.displaced_until[selling] > t)
-        p = float(beh.base_prob) * (k - 1) * (1.0 + float(beh.displaced_factor) * n_disp)
         hit = contested[rng.random(len(contested)) < p]
         if len(hit) == 0:
             return
+        cells = self.cell[self._seller_nodes]
         first = np.array([selling[np.flatnonzero(cells == c)[0]] for c in hit])
         self.events.add(t, EventType.VIOLENT_INCIDENT, d.node[first], first, d.crew[first])
         self.recorder.add("violent_incidents", d.node[first])
-
-    @staticmethod
-    def _displaced_in(contested: np.ndarray, cells: np.ndarray, displaced: np.ndarray
-                      ) -> np.ndarray | int:
-        """Number of displaced sellers in each (sorted) contested cell."""
-        disp_cells = cells[displaced]
-        if len(disp_cells) == 0:
-            return 0
-        pos = np.minimum(contested.searchsorted(disp_cells), len(contested) - 1)
-        inside = contested[pos] == disp_cells
-        return np.bincount(pos[inside], minlength=len(contested))
 
     # ------------------------------------------------------------------ outputs
     def region_metrics(self) -> pd.DataFrame:
