@@ -6,6 +6,7 @@ Defaults here mirror ``configs/``; the YAML files carry the source of each figur
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
@@ -196,6 +197,7 @@ class BrusimConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
+@functools.cache  # the ConfigStore is process-wide: building the schema node once is enough
 def register_configs() -> None:
     """Register the schema with Hydra's ConfigStore as ``base_config``."""
     cs = ConfigStore.instance()

@@ -1,7 +1,8 @@
 """Save and load compiled `StreetMap`s as ``.npz`` + a JSON manifest with checksums.
 
 A cache entry is used only when its manifest key matches the requested source and settings and
-the array file's checksum matches; anything else is rebuilt with a warning.
+the array file's checksum matches; anything else is rebuilt with a warning. A map served from
+the cache keeps its neighbourhood tables beside the entry (`brusim.map.balls`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import fields
+from dataclasses import Field, fields
 from pathlib import Path
 
 import numpy as np
 
+from brusim.map.balls import ball_folder
 from brusim.map.sources import file_sha256
 from brusim.map.streetmap import PlaceSet, StreetMap
 
@@ -24,6 +26,11 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 _PLACE_ARRAYS = ("node", "snap_m", "catchment_indptr", "catchment_indices", "dist")
 _PLACE_META = ("ids", "names", "attrs")
+
+
+def _persisted_fields() -> list[Field]:
+    """The `StreetMap` fields that are map data (not e.g. where its balls are kept)."""
+    return [f for f in fields(StreetMap) if f.metadata.get("persist", True)]
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -41,7 +48,7 @@ def save(smap: StreetMap, folder: Path, key: str) -> Path:
     """Write ``smap`` into ``folder`` under ``key`` (array file first, then manifest)."""
     folder.mkdir(parents=True, exist_ok=True)
     arrays, meta = {}, {"format": CACHE_FORMAT, "key": key}
-    for f in fields(StreetMap):
+    for f in _persisted_fields():
         value = getattr(smap, f.name)
         if isinstance(value, np.ndarray):
             arrays[f.name] = value
@@ -80,7 +87,7 @@ def load(folder: Path, key: str) -> StreetMap | None:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         kwargs = {}
-        for f in fields(StreetMap):
+        for f in _persisted_fields():
             if f.name in arrays:
                 kwargs[f.name] = arrays[f.name]
             elif f.name in ("hotspots", "stations", "rooms"):
@@ -93,7 +100,7 @@ def load(folder: Path, key: str) -> StreetMap | None:
             else:
                 value = meta[f.name]
                 kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-        return StreetMap(**kwargs)
+        return StreetMap(**kwargs, ball_dir=ball_folder(folder, key))
     except Exception as exc:  # any damage means: rebuild, never use
         warnings.warn(
             f"map cache {npz.name} is corrupt or stale ({type(exc).__name__}: {exc}); rebuilding",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,7 +12,7 @@ from typing import Any
 
 from brusim.errors import MapError
 from brusim.map import cache
-from brusim.map.compile import compile_street_map
+from brusim.map.balls import ball_folder
 from brusim.map.places import read_communes, read_places
 from brusim.map.sources import (
     BRUSSELS_PLACE,
@@ -21,7 +22,6 @@ from brusim.map.sources import (
     read_osm_xml,
 )
 from brusim.map.streetmap import StreetMap
-from brusim.map.synthetic import synthetic_city
 from brusim.paths import cache_dir
 
 SOURCES = ("auto", "graphml", "osm", "download", "synthetic")
@@ -113,6 +113,9 @@ def load_street_map(settings: MapSettings | None = None) -> StreetMap:
         smap = cache.load(folder, key)
         if smap is not None:
             return smap
+    # compiling needs networkx, pyproj and scipy.csgraph: imported only on a cache miss
+    from brusim.map.compile import compile_street_map
+
     graph = read_graphml(path) if source_kind == "graphml" else read_osm_xml(path)
     places = read_places(settings.places_file)
     zones, communes = read_communes()
@@ -124,10 +127,14 @@ def load_street_map(settings: MapSettings | None = None) -> StreetMap:
     )
     if settings.use_cache:
         cache.save(smap, folder, key)
+        smap = dataclasses.replace(smap, ball_dir=ball_folder(folder, key))
     return smap
 
 
 def _synthetic(settings: MapSettings) -> StreetMap:
+    from brusim.map.compile import compile_street_map  # networkx, pyproj: only when compiling
+    from brusim.map.synthetic import synthetic_city
+
     syn = settings.synthetic
     if isinstance(syn, dict):
         syn = SyntheticSettings(**syn)

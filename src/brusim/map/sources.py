@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from brusim.errors import MapError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,19 @@ kept as integer node indices and every rule can be applied to a whole population
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.spatial import cKDTree
+
+from brusim.map import balls
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class PlaceSet:
 
     def membership(self, n_nodes: int) -> sp.csr_matrix:
         """Sparse (P, N) 0/1 matrix: row i marks the catchment nodes of place i."""
+        import scipy.sparse as sp  # scipy.sparse loads in ~0.2 s: only when a matrix is asked for
+
         counts = np.diff(self.catchment_indptr)
         rows = np.repeat(np.arange(len(self.ids)), counts)
         data = np.ones(len(rows), dtype=np.float32)
@@ -62,6 +71,8 @@ class StreetMap:
 
     Adjacency is undirected CSR (``indptr``, ``indices``, ``length_m``). Node labels:
     ``zone`` indexes ``zone_names``/``zone_ids``; ``commune`` indexes ``commune_names``.
+    ``ball_dir`` is not map data but the folder where `ball` keeps its tables on disk (set for a
+    map served from the cache, None otherwise); its ``persist=False`` keeps it out of the cache.
     """
 
     name: str
@@ -85,6 +96,8 @@ class StreetMap:
     rooms: PlaceSet
     stats: dict = field(default_factory=dict)  # compile report (dropped nodes, fills...)
     zone_officers: tuple[int, ...] = ()  # officers per zone (configs/places/communes.yaml)
+    ball_dir: Path | None = field(default=None, compare=False, repr=False,
+                                  metadata={"persist": False})
 
     @property
     def n_nodes(self) -> int:
@@ -106,11 +119,16 @@ class StreetMap:
     @cached_property
     def graph(self) -> sp.csr_matrix:
         """Weighted undirected adjacency as a scipy CSR matrix (for csgraph routines)."""
+        import scipy.sparse as sp  # only when a matrix is asked for (slow import)
+
         n = self.n_nodes
         return sp.csr_matrix((self.length_m, self.indices, self.indptr), shape=(n, n))
 
     @cached_property
     def kdtree(self) -> cKDTree:
+        """KD-tree of the node coordinates (for balls and nearest-node queries)."""
+        from scipy.spatial import cKDTree  # scipy.spatial loads in ~0.2 s: only when queried
+
         return cKDTree(np.column_stack([self.x, self.y]))
 
     @cached_property
@@ -126,9 +144,46 @@ class StreetMap:
                 ratios.append(np.median(d[i][ok] / eu[ok]))
         return float(np.median(ratios)) if ratios else 1.3
 
+    @cached_property
+    def _balls(self) -> dict[float, tuple[weakref.ref, weakref.ref]]:
+        """Balls handed out and still in use, by radius (per object: a changed copy starts
+        empty). Weak, so a sweep over radii never piles up tables nobody holds any more."""
+        return {}
+
+    def __getstate__(self) -> dict:
+        """Pickle without the weak references to balls in use (they cannot be pickled)."""
+        state = self.__dict__.copy()
+        state.pop("_balls", None)
+        return state
+
+    @cached_property
+    def _coords_digest(self) -> str:
+        return balls.coords_digest(self.x, self.y)
+
     def ball(self, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr, indices) of nodes within ``radius_m`` straight-line metres of each node
-        (each node included in its own list)."""
+        (each node included in its own list; int64 indptr, int32 indices sorted in each list).
+
+        A ball still held by a caller (e.g. a model) is shared, not rebuilt; for a map with a
+        ``ball_dir`` each radius is computed once and then read from disk, in later runs too.
+        The arrays are shared between callers: treat them as read-only.
+        """
+        radius_m = float(radius_m)
+        refs = self._balls.get(radius_m)
+        found = (refs[0](), refs[1]()) if refs is not None else (None, None)
+        if found[0] is not None and found[1] is not None:
+            return found
+        found = None
+        if self.ball_dir is not None:
+            found = balls.load_ball(self.ball_dir, radius_m, self._coords_digest, self.n_nodes)
+        if found is None:
+            found = self._compute_ball(radius_m)
+            if self.ball_dir is not None:
+                balls.save_ball(self.ball_dir, radius_m, self._coords_digest, *found)
+        self._balls[radius_m] = (weakref.ref(found[0]), weakref.ref(found[1]))
+        return found
+
+    def _compute_ball(self, radius_m: float) -> tuple[np.ndarray, np.ndarray]:
         n = self.n_nodes
         pairs = self.kdtree.query_pairs(r=radius_m, output_type="ndarray")
         rows = np.concatenate([pairs[:, 0], pairs[:, 1], np.arange(n)])
@@ -141,6 +196,8 @@ class StreetMap:
 
     def ball_matrix(self, radius_m: float) -> sp.csr_matrix:
         """Sparse (N, N) 0/1 matrix linking nodes within ``radius_m`` metres (straight line)."""
+        import scipy.sparse as sp  # only when a matrix is asked for (slow import)
+
         indptr, indices = self.ball(radius_m)
         data = np.ones(len(indices), dtype=np.float32)
         n = self.n_nodes
