@@ -542,3 +542,16 @@ def violence_odds(selling: np.ndarray, seller_nodes: np.ndarray, cell: np.ndarra
     for j in range(contested.shape[0]):
         p[j] = base_prob * (n_crews_in[j] - 1) * (1.0 + displaced_factor * n_disp[j])
     return contested, p
+
+
+@njit(cache=True, error_model="numpy")
+def accumulate(totals: np.ndarray, signature: np.ndarray, nodes: np.ndarray, metric: int,
+               n_metrics: int, weight: float, weights: np.ndarray) -> None:
+    """``totals[signature[node] * n_metrics + metric] += weight`` for each of ``nodes``, in
+    order (``weights[k]`` for the k-th node when ``weights`` is not empty)."""
+    if weights.shape[0]:
+        for k in range(nodes.shape[0]):
+            totals[signature[nodes[k]] * n_metrics + metric] += weights[k]
+    else:
+        for k in range(nodes.shape[0]):
+            totals[signature[nodes[k]] * n_metrics + metric] += weight

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from brusim.model.kernels import accumulate
+
 METRICS = (
     "dealers_active",       # state: sellers on their site and on shift (mean over the interval)
     "dealer_hours",         # sellers present × hours
@@ -25,15 +27,16 @@ METRICS = (
 )
 INDEX = {m: i for i, m in enumerate(METRICS)}
 STATE_METRICS = ("dealers_active", "users_searching")
+_NO_WEIGHTS = np.zeros(0)  # one scalar weight for every entry
 
 
 class Recorder:
     """Accumulates per-node counts and folds them into areas at each recording interval.
 
-    `add` only buffers ``(metric, nodes, weight)``; `flush` sums the buffered entries by node
-    signature (the set of areas a node belongs to: its zone, the region and any hotspot
-    catchments) and maps the few signatures to the areas (hotspot catchments, police zones,
-    region), so a recording interval costs work in proportion to the events in it.
+    `add` sums each entry into its node's signature (the set of areas a node belongs to: its
+    zone, the region and any hotspot catchments); `flush` maps the few signatures to the areas
+    (hotspot catchments, police zones, region), so a recording interval costs work in
+    proportion to the events in it.
     """
 
     def __init__(self, smap, record_every: int, step_hours: float):
@@ -56,40 +59,29 @@ class Recorder:
         # (signature, area, weight) triples: areas are summed from signatures without BLAS
         self._pair_area, self._pair_signature = signature_areas.nonzero()
         self._pair_weight = signature_areas[self._pair_area, self._pair_signature]
-        # buffered add() calls since the last flush: metric, nodes, count, scalar weight (0 when
-        # the weights are an array, kept with the call's position in _weight_arrays)
-        self._metric_ids: list[int] = []
-        self._nodes: list[np.ndarray] = []
-        self._lengths: list[int] = []
-        self._weights: list[float] = []
-        self._weight_arrays: list[tuple[int, np.ndarray]] = []
+        # (signature, metric) totals since the last flush
+        self._by_signature = np.zeros(self._n_signatures * len(METRICS))
         self.area_rows: list[np.ndarray] = []
         self.area_steps: list[int] = []
         self.region_rows: list[np.ndarray] = []
         self.region_now = np.zeros(len(METRICS))
 
     def add(self, metric: str, nodes: np.ndarray, weight: float | np.ndarray = 1.0) -> None:
-        """Add ``weight`` at each of ``nodes`` for ``metric`` (this step).
-
-        ``nodes`` is kept by reference until the next flush: pass a fresh array (as fancy
-        indexing returns), not one that will be modified in place.
-        """
+        """Add ``weight`` at each of ``nodes`` for ``metric`` (this step)."""
         n = len(nodes)
         if n == 0:
             return
         k = INDEX[metric]
         if isinstance(weight, np.ndarray):
-            weights = np.array(weight, dtype=np.float64)
-            self._weight_arrays.append((len(self._nodes), weights))
+            weights = np.asarray(weight, dtype=np.float64)
             self.region_now[k] += float(weights.sum())
-            weight = 0.0
+            accumulate(self._by_signature, self._signature, nodes, k, len(METRICS), 0.0,
+                       weights)
         else:
             weight = float(weight)
             self.region_now[k] += weight * n
-        self._metric_ids.append(k)
-        self._nodes.append(nodes)
-        self._lengths.append(n)
-        self._weights.append(weight)
+            accumulate(self._by_signature, self._signature, nodes, k, len(METRICS), weight,
+                       _NO_WEIGHTS)
 
     def end_step(self, step: int) -> None:
         self.region_rows.append(self.region_now.copy())
@@ -106,31 +98,13 @@ class Recorder:
             values[:, INDEX[m]] /= self.step_in_interval
         self.area_rows.append(values.astype(np.float32))
         self.area_steps.append(step + 1 - self.step_in_interval)
-        self._metric_ids, self._nodes, self._lengths = [], [], []
-        self._weights, self._weight_arrays = [], []
+        self._by_signature[:] = 0.0
         self.step_in_interval = 0
 
-    def _entry_weights(self, lengths: np.ndarray) -> np.ndarray:
-        """Weight of every buffered entry (scalar weights repeated, arrays copied in)."""
-        weight = np.repeat(np.array(self._weights), lengths)
-        if self._weight_arrays:
-            ends = np.cumsum(lengths)
-            for i, w in self._weight_arrays:
-                weight[ends[i] - lengths[i]:ends[i]] = w
-        return weight
-
     def _area_values(self) -> np.ndarray:
-        """(areas, metrics) sums of the entries buffered since the last flush."""
-        n_metrics, n_signatures = len(METRICS), self._n_signatures
-        values = np.zeros((self._n_areas, n_metrics))
-        if not self._nodes:
-            return values
-        lengths = np.array(self._lengths, np.int64)
-        nodes = np.concatenate(self._nodes)
-        metric = np.repeat(np.array(self._metric_ids, np.int64), lengths)
-        by_signature = np.bincount(self._signature[nodes] * n_metrics + metric,
-                                   weights=self._entry_weights(lengths),
-                                   minlength=n_signatures * n_metrics).reshape(-1, n_metrics)
+        """(areas, metrics) sums of the entries added since the last flush."""
+        values = np.zeros((self._n_areas, len(METRICS)))
+        by_signature = self._by_signature.reshape(-1, len(METRICS))
         np.add.at(values, self._pair_area,
                   by_signature[self._pair_signature] * self._pair_weight[:, None])
         return values
