@@ -86,7 +86,7 @@ class Dealer(CellAgent):
 
     def site_utility(self, site: int, cur: int, home: int) -> float:
         """Expected takings at ``site`` discounted by perceived risk, minus moving and turf
-        costs (the same formula as `brusim.model.dealers.site_utility`)."""
+        costs (the same formula as `brusim.model.kernels.decide_sites`)."""
         m, beh = self.model, self.model.bd
         competitors = own = 0
         for cell in m.cells_within(site, beh.market_radius_m):

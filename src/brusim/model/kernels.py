@@ -560,3 +560,17 @@ def accumulate(totals: np.ndarray, signature: np.ndarray, nodes: np.ndarray, met
     else:
         for k in range(nodes.shape[0]):
             totals[signature[nodes[k]] * n_metrics + metric] += weight
+
+
+@njit(cache=True, error_model="numpy")
+def write_events(steps: np.ndarray, types: np.ndarray, nodes: np.ndarray, agents: np.ndarray,
+                 others: np.ndarray, start: int, step: int, etype: int, node: np.ndarray,
+                 agent: np.ndarray, other: np.ndarray) -> None:
+    """Event rows ``start``, ``start + 1``... of the log's column buffers: this ``step``,
+    ``etype``, and ``node``/``agent``/``other`` element by element (``other`` empty: -1)."""
+    for k in range(node.shape[0]):
+        steps[start + k] = step
+        types[start + k] = etype
+        nodes[start + k] = node[k]
+        agents[start + k] = agent[k]
+        others[start + k] = other[k] if other.shape[0] else -1
