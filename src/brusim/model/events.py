@@ -176,6 +176,7 @@ class EventLog:
             raise RuntimeError("rotate the event log before pickling it")
         state = dict(self.__dict__)
         state["_writer"] = None
+        state["_buffers"] = _empty_columns(0)  # nothing pending: the buffers grow again on use
         return state
 
     def frame(self, columns: list[str]) -> pd.DataFrame:

@@ -66,6 +66,19 @@ class Recorder:
         self.region_rows: list[np.ndarray] = []
         self.region_now = np.zeros(len(METRICS))
 
+    def __getstate__(self) -> dict:
+        """Pickle the recorded rows as two arrays, not thousands of small ones (checkpoints of
+        a long run pickle the recorder again and again)."""
+        state = self.__dict__.copy()
+        state["region_rows"] = _stack(self.region_rows, (0, len(METRICS)), np.float64)
+        state["area_rows"] = _stack(self.area_rows, (0, self._n_areas, len(METRICS)), np.float32)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.region_rows = list(state["region_rows"])
+        self.area_rows = list(state["area_rows"])
+
     def add(self, metric: str, nodes: np.ndarray, weight: float | np.ndarray = 1.0) -> None:
         """Add ``weight`` at each of ``nodes`` for ``metric`` (this step)."""
         n = len(nodes)
@@ -130,6 +143,11 @@ class Recorder:
         df.insert(0, "day", (steps // steps_per_day).astype(np.int32))
         df.insert(0, "step", steps)
         return df
+
+
+def _stack(rows: list[np.ndarray], empty_shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Equal-shaped ``rows`` as one array (``empty_shape`` when there are none)."""
+    return np.stack(rows) if rows else np.zeros(empty_shape, dtype)
 
 
 def area_signatures(membership: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
