@@ -255,43 +255,6 @@ def purchases(t: int, buyers: np.ndarray, sites: np.ndarray, n_sellers: np.ndarr
 
 
 @njit(cache=True, error_model="numpy")
-def sellers_near(cands: np.ndarray, crews: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-                 seller_nodes: np.ndarray, seller_crews: np.ndarray, head: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sellers within the ball (CSR ``indptr``/``indices``) of each candidate site, and those of
-    the deciding dealer's crew (``crews``, one per row of ``cands``).
-
-    Balls are symmetric, so a seller counts at a site when its node is in the site's ball.
-    ``head`` is scratch (one slot per node, all -1), left so.
-    """
-    n_s = seller_nodes.shape[0]
-    nxt = np.empty(n_s, np.int64)
-    for s in range(n_s):  # sellers chained by node
-        nxt[s] = head[seller_nodes[s]]
-        head[seller_nodes[s]] = s
-    rows, cols = cands.shape
-    comp = np.zeros((rows, cols), np.int64)
-    own = np.zeros((rows, cols), np.int64)
-    for i in range(rows):
-        c = crews[i]
-        for j in range(cols):
-            node = cands[i, j]
-            n_all = n_own = 0
-            for k in range(indptr[node], indptr[node + 1]):
-                s = head[indices[k]]
-                while s >= 0:
-                    n_all += 1
-                    if seller_crews[s] == c:
-                        n_own += 1
-                    s = nxt[s]
-            comp[i, j] = n_all
-            own[i, j] = n_own
-    for s in range(n_s):
-        head[seller_nodes[s]] = -1
-    return comp, own
-
-
-@njit(cache=True, error_model="numpy")
 def sellers_acting(selling: np.ndarray, node: np.ndarray, tolerance: np.ndarray,
                    decision_phase: np.ndarray, phase_now: int, presence: np.ndarray,
                    arrest_memory: np.ndarray, half_saturation: float, flee_risk: float
@@ -350,7 +313,7 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
                  u_mate: np.ndarray, u_market: np.ndarray, u_sample: np.ndarray,
                  noise: np.ndarray,
                  market_indptr: np.ndarray, market_indices: np.ndarray, market_radius: float,
-                 seller_nodes: np.ndarray, seller_crews: np.ndarray, head: np.ndarray,
+                 seller_nodes: np.ndarray, seller_crews: np.ndarray, near: np.ndarray,
                  demand_near: np.ndarray, footfall_pull: np.ndarray, presence: np.ndarray,
                  arrest_memory: np.ndarray,
                  sbd_cut: np.ndarray, node_x: np.ndarray, node_y: np.ndarray,
@@ -366,6 +329,11 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
     (``k_rand`` random sites per dealer, around the current site for even and the crew's home
     for odd draws, row after row) and Gumbel ``noise`` (one per candidate). ``sbd_cut`` is the
     security-by-design cut per node (empty: none). Returns (new site, moved, lie low).
+
+    Sellers within ``market_radius`` of a candidate are counted from their own side (the
+    market ball, CSR, is symmetric): every seller adds 1 across its ball into ``near`` (scratch,
+    one slot per node, all zero, left so); crew-mates are counted by the ball's own test,
+    dx² + dy² ≤ radius².
     """
     n_who = who.shape[0]
     n_cols = 4 + k_rand
@@ -403,8 +371,16 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
             count = aware_indptr[base + 1] - lo
             pick = np.int64(u_sample[r * n_who + i] * count)
             cands[i, 4 + r] = aware_indices[lo + pick] if count > 0 else base
-    comp, own = sellers_near(cands, crew[who], market_indptr, market_indices, seller_nodes,
-                             seller_crews, head)
+    n_sellers = seller_nodes.shape[0]
+    for s in range(n_sellers):
+        for k in range(market_indptr[seller_nodes[s]], market_indptr[seller_nodes[s] + 1]):
+            near[market_indices[k]] += 1
+    crew_first = np.full(crew_home.shape[0], -1, np.int64)  # sellers chained by crew
+    crew_next = np.empty(n_sellers, np.int64)
+    for s in range(n_sellers):
+        crew_next[s] = crew_first[seller_crews[s]]
+        crew_first[seller_crews[s]] = s
+    radius2 = market_radius * market_radius
     new_site = np.empty(n_who, np.int64)
     moved = np.zeros(n_who, np.bool_)
     lie_low = np.zeros(n_who, np.bool_)
@@ -418,7 +394,14 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
             s = cands[i, j]
             dist = np.hypot(node_x[s] - node_x[cur], node_y[s] - node_y[cur]) * circuity
             home_dist = np.hypot(node_x[s] - hx, node_y[s] - hy) * circuity
-            n_comp, n_own = comp[i, j], own[i, j]
+            n_comp, n_own = near[s], 0
+            mate = crew_first[crew[d]]
+            while mate >= 0:
+                dx = node_x[seller_nodes[mate]] - node_x[s]
+                dy = node_y[seller_nodes[mate]] - node_y[s]
+                if dx * dx + dy * dy <= radius2:
+                    n_own += 1
+                mate = crew_next[mate]
             if dist <= near_limit:  # the dealer itself is among the sellers near its own site
                 n_comp -= 1
                 n_own -= 1
@@ -444,6 +427,9 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
         moved[i] = (site != cur and u_best > u_cur + switch_margin * abs(u_cur) + 1e-9
                     and not lie_low[i])
         new_site[i] = site if moved[i] else cur
+    for s in range(n_sellers):
+        for k in range(market_indptr[seller_nodes[s]], market_indptr[seller_nodes[s] + 1]):
+            near[market_indices[k]] = 0
     return new_site, moved, lie_low
 
 

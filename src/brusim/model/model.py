@@ -205,7 +205,7 @@ class BrusselsMarketModel(mesa.Model):
         self._posts_at = np.zeros(n, np.int64)  # on-duty units posted at each node
         self._sellers_at = np.zeros(n + 1, np.int64)  # scratch for _purchases
         self._sellers_at[n] = -1
-        self._seller_head = np.full(n, -1, np.int64)  # scratch for kernels.sellers_near
+        self._near_scratch = np.zeros(n, np.int64)  # scratch for kernels.decide_sites
         self._x32, self._y32 = node_xy32(self.smap)  # markets in reach, word of mouth
         self._sbd_cut_nodes = float(self.cfg.scenario.sbd_attractiveness_cut) * self.sbd
         self._sbd_nuisance_nodes = float(self.cfg.scenario.sbd_nuisance_cut) * self.sbd
@@ -671,7 +671,7 @@ class BrusselsMarketModel(mesa.Model):
             np.float32(aware.radius_m), aware.indptr, aware.indices, k_rand,
             u_mate, u_market, u_sample, noise,
             market.indptr, market.indices, float(market.radius_m),
-            selling_nodes, d.crew[selling], self._seller_head,
+            selling_nodes, d.crew[selling], self._near_scratch,
             self._demand_near, self._footfall_pull, self.presence, self.arrest_memory,
             self._sbd_cut_nodes if (t >= self.intervention_step and self._any_sbd) else _NO_DRAWS,
             self.smap.x, self.smap.y, float(smap.circuity), float(beh.risk_half_saturation),
