@@ -10,10 +10,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from brusim.map.plot import (
+    PNG_OPTIONS,
     add_attribution,
     add_scale_bar,
-    draw_streets,
+    draw_street_network,
     place_labels,
+    save_tight,
+    settle_layout,
     short_label,
 )
 from brusim.map.streetmap import StreetMap
@@ -60,7 +63,9 @@ def plot_hotspot_activity(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.set_layout_engine(None)  # tight_layout leaves a placeholder engine: savefig would lay
+    # the figure out again in an extra (non-rasterising) draw before the real one
+    fig.savefig(path, dpi=130, pil_kwargs=dict(PNG_OPTIONS))
     return path
 
 
@@ -78,7 +83,7 @@ def plot_node_map(
     over the grey street network, with hotspots labelled."""
     fig = _figure(11, 9)
     ax = fig.add_subplot()
-    draw_streets(ax, smap, linewidth=0.3, alpha=0.6)
+    draw_street_network(ax, smap, linewidth=0.3, alpha=0.6)
     nz = np.flatnonzero(np.abs(values) > 0)
     if len(nz):
         vmax = float(np.abs(values[nz]).max())
@@ -94,7 +99,7 @@ def plot_node_map(
     ax.scatter(smap.x[hs.node], smap.y[hs.node], s=18, facecolor="none", edgecolor="black",
                lw=0.9, zorder=4)
     xy = np.column_stack([smap.x[hs.node], smap.y[hs.node]])
-    fig.canvas.draw()
+    settle_layout(fig)
     place_labels(ax, xy, [short_label(n) for n in hs.names])
     ax.set_title(title, fontsize=13, loc="left")
     ax.set_xticks([])
@@ -102,8 +107,7 @@ def plot_node_map(
     add_scale_bar(ax)
     add_attribution(ax, "synthetic street grid" if smap.name.startswith("synthetic")
                     else "© OpenStreetMap contributors (ODbL)")
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    return path
+    return save_tight(fig, path, dpi=130)
 
 
 def node_counts(events: pd.DataFrame, event_type: str, n_nodes: int,
