@@ -5,8 +5,10 @@
         python3 benchmarks/model_speed.py --impl reference --weeks 1 [--scale 10] [--json]
 
 Map loading (from the cache) and model construction are timed separately from the steps;
-agent-steps per second = agents × steps / step-loop seconds. `run_all.py` runs this script in
-a fresh process per case.
+agent-steps per second = agents × steps / step-loop seconds. Before the timed model, a warm-up
+model of the same configuration runs 8 steps (for both implementations), so one-time costs —
+numba loading the compiled kernels from its cache at their first call, first-call imports — are
+not counted as steps. `run_all.py` runs this script in a fresh process per case.
 """
 
 from __future__ import annotations
@@ -48,13 +50,16 @@ def time_model(impl: str, weeks: float, scale: float, seed: int,
     t0 = time.perf_counter()
     smap = load_street_map(map_settings(cfg.map))
     t1 = time.perf_counter()
+    model_class(impl)(cfg, smap=smap).run(8)  # warm-up: first calls, kernel loading
+    t1b = time.perf_counter()
     model = model_class(impl)(cfg, smap=smap)
     t2 = time.perf_counter()
     model.run()
     t3 = time.perf_counter()
     agents, steps = len(model.agents), int(model.t)
     return {"impl": impl, "weeks": weeks, "scale": scale, "seed": seed, "nodes": smap.n_nodes,
-            "agents": agents, "steps": steps, "map_s": t1 - t0, "build_s": t2 - t1,
+            "agents": agents, "steps": steps, "map_s": t1 - t0, "warmup_s": t1b - t1,
+            "build_s": t2 - t1b,
             "run_s": t3 - t2, "ms_per_step": (t3 - t2) / steps * 1000,
             "agent_steps_per_s": agents * steps / (t3 - t2)}
 
