@@ -323,8 +323,15 @@ def decide_sites(who: np.ndarray, node: np.ndarray, crew: np.ndarray, status: np
                  switch_margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dealers ``who`` weigh candidate sites and choose: stay, move or lie low.
 
-    The compiled form of `dealers.candidate_sites` + `site_utility` + `choose_sites` (see
-    them for the rules), with the random numbers drawn by the caller: ``u_mate`` (crew-mate),
+    Candidates (docs/ODD.md 7.10): the current site, the crew's home, a random crew-mate's site
+    (home if that mate is not active), a known market within the awareness radius (the current
+    site if none) and ``k_rand`` random nodes of the awareness balls. Utility (7.11): takings =
+    demand near / (1 + other sellers near) × (1 - security-by-design cut) × (1 + crew bonus ×
+    min(crew-mates near, 3)), times exp(-risk weight × perceived risk) minus the turf penalty on
+    contested ground, minus moving and turf-distance costs, plus ``choice_noise`` × Gumbel.
+    Choice (7.12): lie low below ``min_utility``, else move to the best candidate if it beats
+    the current site by the switch margin. Random numbers are drawn by the caller: ``u_mate``
+    (crew-mate),
     ``u_market`` (known market in reach; empty when no market is known), ``u_sample``
     (``k_rand`` random sites per dealer, around the current site for even and the crew's home
     for odd draws, row after row) and Gumbel ``noise`` (one per candidate). ``sbd_cut`` is the
