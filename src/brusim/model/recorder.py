@@ -63,20 +63,20 @@ class Recorder:
         self._by_signature = np.zeros(self._n_signatures * len(METRICS))
         self.area_rows: list[np.ndarray] = []
         self.area_steps: list[int] = []
-        self.region_rows: list[np.ndarray] = []
+        self._region = np.zeros((1024, len(METRICS)))  # region-wide rows, grown by doubling
+        self._n_region = 0
         self.region_now = np.zeros(len(METRICS))
 
     def __getstate__(self) -> dict:
-        """Pickle the recorded rows as two arrays, not thousands of small ones (checkpoints of
-        a long run pickle the recorder again and again)."""
+        """Pickle only the recorded rows, the area rows as one array rather than thousands of
+        small ones (checkpoints of a long run pickle the recorder again and again)."""
         state = self.__dict__.copy()
-        state["region_rows"] = _stack(self.region_rows, (0, len(METRICS)), np.float64)
+        state["_region"] = self._region[: self._n_region].copy()
         state["area_rows"] = _stack(self.area_rows, (0, self._n_areas, len(METRICS)), np.float32)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.region_rows = list(state["region_rows"])
         self.area_rows = list(state["area_rows"])
 
     def add(self, metric: str, nodes: np.ndarray, weight: float | np.ndarray = 1.0) -> None:
@@ -97,7 +97,12 @@ class Recorder:
                        _NO_WEIGHTS)
 
     def end_step(self, step: int) -> None:
-        self.region_rows.append(self.region_now.copy())
+        if self._n_region == len(self._region):
+            grown = np.zeros((max(2 * len(self._region), 1024), len(METRICS)))
+            grown[: self._n_region] = self._region[: self._n_region]
+            self._region = grown
+        self._region[self._n_region] = self.region_now
+        self._n_region += 1
         self.region_now[:] = 0.0
         self.step_in_interval += 1
         if self.step_in_interval >= self.record_every:
@@ -124,7 +129,7 @@ class Recorder:
 
     def region_frame(self) -> pd.DataFrame:
         """Region-wide metrics per step."""
-        data = np.array(self.region_rows) if self.region_rows else np.zeros((0, len(METRICS)))
+        data = self._region[: self._n_region].copy()
         df = pd.DataFrame(data, columns=list(METRICS))
         df.insert(0, "step", np.arange(len(df), dtype=np.int32))
         return df
