@@ -226,6 +226,26 @@ def test_ctrl_c_keeps_finished_runs_and_the_rerun_completes(sequential, tmp_path
         results[results["seed"] < 2].reset_index(drop=True), two_seeds, check_like=True)
 
 
+def test_ctrl_c_while_hydra_composes_is_an_interrupt_not_a_config_error(monkeypatch):
+    """A Ctrl-C that lands inside Hydra's composition comes back wrapped in a Hydra/OmegaConf
+    error (seen in `brusim compare`: "error: ConfigCompositionException", exit 2); it must
+    stay an interrupt so that compare stops cleanly with exit 130 and its resume hint."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from omegaconf.errors import ValidationError
+
+    from brusim.config.load import compose_config
+
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise ValidationError("flag restored on a half-built node")  # noqa: B012
+
+    monkeypatch.setattr(ConfigLoaderImpl, "_load_configuration_impl", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compose_config(["seed=1"])
+
+
 def test_empty_hotspot_file_or_list_is_refused(tmp_path):
     from brusim.map import MapSettings, load_street_map
     from brusim.map.loader import SyntheticSettings

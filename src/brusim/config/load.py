@@ -24,13 +24,30 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
+        if _interrupted(exc):  # Hydra wraps a Ctrl-C during composition: it is no config error
+            raise KeyboardInterrupt from None
         raise ConfigError(one_line(exc)) from None
     return cfg
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused, at any depth, by a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def one_line(exc: BaseException) -> str:
-    """First meaningful line of a Hydra/OmegaConf error message."""
+    """First meaningful line of a Hydra/OmegaConf error message (of its cause when Hydra wraps
+    an OmegaConf error in an empty ConfigCompositionException)."""
     text = str(exc).strip().splitlines()
+    if not text and exc.__cause__ is not None:
+        return one_line(exc.__cause__)
     return text[0] if text else type(exc).__name__
 
 
