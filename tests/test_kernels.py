@@ -97,7 +97,7 @@ def old_police_exposure(presence, arrest_memory, posts, effect, sight: Ball, dec
                         decay_arrest) -> None:
     """Pre-numba numpy rule (Posts.build + _police_exposure): decay, then ``np.add.at`` of each
     post's deterrence over its sight ball, unit after unit (one float when all are equal)."""
-    near = sight.neighbours(posts)
+    near = sight.gather(posts)[0]
     presence *= decay_risk
     if len(posts) == 0 or np.all(effect == effect[0]):
         np.add.at(presence, near, float(effect[0]) if len(posts) else 0.0)
@@ -109,7 +109,7 @@ def old_police_exposure(presence, arrest_memory, posts, effect, sight: Ball, dec
 def old_cover(ball: Ball, posts: np.ndarray, n: int) -> np.ndarray:
     """Pre-numba numpy rule (``police_cover_arrest``): units within the ball of each node."""
     cover = np.zeros(n)
-    np.add.at(cover, ball.neighbours(posts), 1.0)
+    np.add.at(cover, ball.gather(posts)[0], 1.0)
     return cover
 
 

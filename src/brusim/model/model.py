@@ -35,7 +35,7 @@ from brusim.model.outreach import (
     room_admissions,
 )
 from brusim.model.recorder import Recorder
-from brusim.model.spatial import Ball, node_xy, node_xy32
+from brusim.model.spatial import Ball, node_xy32
 
 RNG_STREAMS = ("init", "police", "dealers", "users", "outreach", "violence")
 _NONE = np.zeros(0, np.int64)  # no agents (read-only placeholder)
@@ -184,8 +184,6 @@ class BrusselsMarketModel(mesa.Model):
         # (t + offset) % interval == 0  <=>  offset % interval == (-t) % interval
         self._decision_phase = self.dealers.decision_offset % self.durations.decision
         self._crew_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._xy = node_xy(self.smap)
-        self._crew_home_xy = self._xy[self.dealers.crew_home]
         hours = np.arange(self.clock.steps_per_day) * self.clock.step_minutes / 60.0
         self._shift_table = dl.on_shift(self.dealers, hours[:, None],
                                         self.cfg.behaviour.dealers.shift_hours)
@@ -489,11 +487,6 @@ class BrusselsMarketModel(mesa.Model):
     def police_cover_sight(self) -> np.ndarray:
         """Number of on-duty units within sight of each node (at this step's posts)."""
         return self.ball_sight.spread(self._posts_now, 1.0, self.smap.n_nodes)
-
-    def police_in_sight(self, nodes: np.ndarray) -> np.ndarray:
-        """Whether any on-duty unit is within sight of each of ``nodes`` (this step's posts)."""
-        sight = self.ball_sight
-        return kn.cover_at(nodes, sight.indptr, sight.indices, self._posts_at) > 0
 
     def hourly(self, decayed_sum: np.ndarray) -> np.ndarray:
         """Convert a decayed event count (sales, unserved searches) to a rate per hour."""

@@ -63,14 +63,6 @@ class Ball:
         table[rows, np.arange(len(self.indices)) - self.indptr[rows]] = self.indices
         return table
 
-    def neighbours(self, rows: np.ndarray) -> np.ndarray:
-        """Concatenated neighbour lists of ``rows`` (`gather` without the row labels)."""
-        counts = self.counts[rows]
-        ends = counts.cumsum()
-        total = int(ends[-1]) if len(ends) else 0
-        shift = (self.indptr[rows] - ends + counts).repeat(counts)
-        return self.indices[shift + np.arange(total)]
-
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Concatenated neighbour lists of ``rows`` and, for each entry, its position in rows."""
         nb, seg, _, _ = self.gather_segments(rows)
@@ -102,52 +94,6 @@ class Ball:
         ok = counts > 0
         out[ok] = self.indices[self.indptr[rows[ok]] + pick[ok]]
         return out
-
-
-def segment_argmax(values: np.ndarray, seg: np.ndarray, n_seg: int) -> np.ndarray:
-    """Index (into ``values``) of the largest value within each segment; -1 for empty segments.
-
-    ``seg`` may be in any order (see `contiguous_argmax` for the faster sorted case).
-    """
-    out = np.full(n_seg, -1, dtype=np.int64)
-    if len(values) == 0:
-        return out
-    order = np.lexsort((-values, seg))
-    first = np.ones(len(order), bool)
-    first[1:] = seg[order][1:] != seg[order][:-1]
-    out[seg[order][first]] = order[first]
-    return out
-
-
-def contiguous_argmax(
-    values: np.ndarray, seg: np.ndarray, firsts: np.ndarray, counts: np.ndarray
-) -> np.ndarray:
-    """`segment_argmax` for contiguous segments, as returned by `Ball.gather_segments`.
-
-    Segment ``i`` is ``values[firsts[i] : firsts[i] + counts[i]]`` and ``seg`` labels each entry
-    with its segment. Ties go to the last maximal entry.
-    """
-    if len(values) == 0 or not counts.all():
-        return segment_argmax(values, seg, len(counts))
-    out = np.full(len(counts), -1, dtype=np.int64)
-    best = np.maximum.reduceat(values, firsts)
-    hits = (values == best[seg]).nonzero()[0]
-    out[seg[hits]] = hits
-    return out
-
-
-def weighted_choice(cum_weights: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Draw ``size`` indices with probability proportional to the weights whose cumsum is given."""
-    total = cum_weights[-1]
-    return np.searchsorted(cum_weights, rng.random(size) * total, side="right").clip(
-        0, len(cum_weights) - 1
-    )
-
-
-def euclid(smap: StreetMap, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Straight-line distance (m) between node arrays ``a`` and ``b``."""
-    xy = node_xy(smap)
-    return np.abs(xy[a] - xy[b])
 
 
 _XY_CACHE: dict[tuple[int, type], tuple[StreetMap, np.ndarray]] = {}
