@@ -365,14 +365,19 @@ def test_police_exposure_and_coverage(model, seed, n_units, same_effect, isolate
     for ball in (arrest, sight):
         cover = old_cover(ball, posts, n)
         assert np.array_equal(cover, ball.spread(posts, 1.0, n))
-        assert np.array_equal(kn.cover_at(every, ball.indptr, ball.indices, posts_at), cover)
+        assert np.array_equal(cover_at(every, ball, posts_at), cover)
         for node in rng.choice(n, 25):
             count = kn.posts_within(node, ball.indptr, ball.indices, posts_at, False)
             seen = kn.posts_within(node, ball.indptr, ball.indices, posts_at, True)
             assert count == cover[node] and seen == (cover[node] > 0)
     if isolated:
-        assert not kn.cover_at(cut, sight.indptr, sight.indices, posts_at).any()
-    assert len(kn.cover_at(I64, sight.indptr, sight.indices, posts_at)) == 0
+        assert not cover_at(cut, sight, posts_at).any()
+
+
+def cover_at(nodes: np.ndarray, ball: Ball, posts_at: np.ndarray) -> np.ndarray:
+    """Units posted within the ball of each of ``nodes`` (`kernels.posts_within`)."""
+    return np.array([kn.posts_within(int(v), ball.indptr, ball.indices, posts_at, False)
+                     for v in nodes], dtype=float)
 
 
 # ============================================================================ selections

@@ -283,24 +283,17 @@ def valid_overrides(draw) -> list[str]:
     return out
 
 
-class RecordingModel(BrusselsMarketModel):
-    """The model, remembering where each arriving buyer stands when it tries to buy."""
-
-    def _purchases(self, t, arr, hour):
-        self.buyer_nodes.append((t, arr.copy(), self.users.node[arr].copy()))
-        return super()._purchases(t, arr, hour)
-
-
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(overrides=valid_overrides())
 def test_property_invariants_hold_for_random_valid_configs(overrides):
-    model = RecordingModel(synthetic_config(*overrides))
-    model.buyer_nodes = []
+    model = BrusselsMarketModel(synthetic_config(*overrides))
     smap = model.smap
     radius = float(model.cfg.behaviour.users.purchase_radius_m)
     sizes = (len(model.police), len(model.outreach))
-    cover, dealer_node, dealer_status = [], [], []
+    cover, dealer_node, dealer_status, targets = [], [], [], []
     for _ in range(model.n_steps):
+        # a buyer buys where it arrives: the target it was heading for when the step began
+        targets.append(model.users.target.copy())
         model.step()
         cover.append(model.police_cover_arrest.copy())  # police reach during this step
         dealer_node.append(model.dealers.node.copy())
@@ -317,13 +310,11 @@ def test_property_invariants_hold_for_random_valid_configs(overrides):
     arrests = events[events["type"] == "arrest"]
     for step, node in zip(arrests["step"], arrests["node"], strict=True):
         assert cover[step][node] > 0
-    standing = {(t, int(b)): int(n) for t, buyers, nodes in model.buyer_nodes
-                for b, n in zip(buyers, nodes, strict=True)}
     sales = events[events["type"] == "transaction"]
     for step, node, buyer, dealer in zip(sales["step"], sales["node"], sales["agent"],
                                          sales["other"], strict=True):
         assert dealer_node[step][dealer] == node and dealer_status[step][dealer] == dl.ACTIVE
-        where = standing[(int(step), int(buyer))]
+        where = targets[step][buyer]
         assert np.hypot(smap.x[where] - smap.x[node], smap.y[where] - smap.y[node]) <= \
             radius + 1e-6
 

@@ -14,7 +14,7 @@ from brusim.map import StreetMap
 from brusim.model import BrusselsMarketModel
 
 CHECKPOINT = "checkpoint.pkl"
-FORMAT = 3  # bump when the pickled layout changes
+FORMAT = 4  # bump when the pickled layout changes
 
 
 class CheckpointError(BrusimError):

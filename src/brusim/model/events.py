@@ -61,6 +61,7 @@ class EventLog:
         self._writer: pq.ParquetWriter | None = None
         self.parts_done = 0  # finished part files (streamed logs)
         self.counts = np.zeros(len(EventType), dtype=np.int64)
+        self._cursor = np.zeros(1, np.int64)  # next free row, for compiled writers (`sink`)
 
     @property
     def parts_dir(self) -> Path:
@@ -99,6 +100,20 @@ class EventLog:
         self._pending = end
         self.counts[etype] += n
         if end >= self.chunk_rows:
+            self.flush()
+
+    def sink(self, rows: int) -> tuple:
+        """The buffers, counts and cursor for a compiled kernel to write up to ``rows`` events
+        (`brusim.model.sinks.emit`); call `commit` after it."""
+        if self._pending + rows > len(self._buffers[0]):
+            self._grow(self._pending + rows)
+        self._cursor[0] = self._pending
+        return (*self._buffers, self.counts, self._cursor)
+
+    def commit(self) -> None:
+        """Take back the rows a compiled kernel wrote through `sink`."""
+        self._pending = int(self._cursor[0])
+        if self._pending >= self.chunk_rows:
             self.flush()
 
     def _grow(self, rows: int) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from brusim.model.bitgen import random as _uniform
+
 # ---------------------------------------------------------------- per-node fields
 
 
@@ -71,16 +73,6 @@ def posts_within(node: int, indptr: np.ndarray, indices: np.ndarray, posts_at: n
         if first_only and n:
             return 1
     return n
-
-
-@njit(cache=True, error_model="numpy")
-def cover_at(nodes: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-             posts_at: np.ndarray) -> np.ndarray:
-    """Units posted within the ball of each of ``nodes`` (as floats)."""
-    out = np.empty(nodes.shape[0])
-    for k in range(nodes.shape[0]):
-        out[k] = posts_within(nodes[k], indptr, indices, posts_at, False)
-    return out
 
 
 # ---------------------------------------------------------------- selections
@@ -567,3 +559,45 @@ def write_events(steps: np.ndarray, types: np.ndarray, nodes: np.ndarray, agents
         nodes[start + k] = node[k]
         agents[start + k] = agent[k]
         others[start + k] = other[k] if other.shape[0] else -1
+
+
+@njit(cache=True, error_model="numpy")
+def fold_areas(values: np.ndarray, by_signature: np.ndarray, pair_area: np.ndarray,
+               pair_signature: np.ndarray, pair_weight: np.ndarray) -> None:
+    """``values[area] += by_signature[signature] * weight`` for each (area, signature, weight)
+    pair in order (``np.add.at``): (areas, metrics) sums from the per-signature sums."""
+    n_metrics = values.shape[1]
+    for p in range(pair_area.shape[0]):
+        a, s, w = pair_area[p], pair_signature[p], pair_weight[p]
+        for m in range(n_metrics):
+            values[a, m] += by_signature[s * n_metrics + m] * w
+
+
+@njit(cache=True, error_model="numpy")
+def draw_patrol_posts(h: np.ndarray, posts: np.ndarray, cols: np.ndarray, group: np.ndarray,
+                      nodes: np.ndarray, cum: np.ndarray, end: np.ndarray, index: np.ndarray
+                      ) -> None:
+    """`police.PatrolSampler.draw` for every row of ``posts`` (steps, on-duty units): column
+    ``cols[k]`` gets a weighted random node of group ``group[k]``; row after row, one uniform
+    per entry from the stream ``h`` (`bitgen.handle`).
+
+    The position is ``np.searchsorted(cum, g + u, side="right")``, found by a binary search
+    between two entries of ``index`` (`PatrolSampler.index`: the position of ``g + j / B``
+    for bucket bounds ``j``) one bucket either side of ``g + u``'s, so always the same
+    position, with one or two cache misses instead of a dozen.
+    """
+    n_buckets = index.shape[1] - 1
+    for r in range(posts.shape[0]):
+        for k in range(cols.shape[0]):
+            g = group[k]
+            v = g + _uniform(h)
+            b = min(max(np.int64((v - g) * n_buckets), 0), n_buckets - 1)
+            lo = index[g, max(b - 1, 0)]
+            hi = index[g, min(b + 2, n_buckets)]
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cum[mid] <= v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            posts[r, cols[k]] = nodes[min(lo, end[g] - 1)]

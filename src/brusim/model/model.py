@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from brusim.errors import ConfigError
 from brusim.map import MapSettings, StreetMap, load_street_map
+from brusim.model import bitgen
 from brusim.model import dealers as dl
 from brusim.model import kernels as kn
 from brusim.model import police as pl
@@ -31,17 +32,16 @@ from brusim.model.outreach import (
     Rooms,
     covered_nodes,
     init_outreach,
-    outreach_contacts,
-    room_admissions,
 )
 from brusim.model.recorder import Recorder
 from brusim.model.spatial import Ball, node_xy32
+from brusim.model.step_dealers import dealers_step
+from brusim.model.step_outreach import outreach_hits, outreach_outcomes, violence_step
+from brusim.model.step_police import police_step
+from brusim.model.step_users import users_step
 
 RNG_STREAMS = ("init", "police", "dealers", "users", "outreach", "violence")
-_NONE = np.zeros(0, np.int64)  # no agents (read-only placeholder)
-_NONE.flags.writeable = False
-_NO_DRAWS = np.zeros(0)  # no random numbers (a kernel argument)
-_NO_ROOM = np.zeros(0, bool)  # no consumption room open (a kernel argument)
+_NO_CUT = np.zeros(0)  # no security-by-design cut (a kernel argument)
 N_MARKETS = 60  # word-of-mouth market list size
 
 
@@ -168,6 +168,7 @@ class BrusselsMarketModel(mesa.Model):
         state = self.__dict__.copy()
         for name in self._REBUILT_ON_LOAD:
             state[name] = None
+        state["_rng_handles"] = {}  # addresses in this process (see _rng_handle)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -212,7 +213,23 @@ class BrusselsMarketModel(mesa.Model):
         self._room_hours = self._room_hours_table()
         self._sold_since: list[np.ndarray] = []  # sale sites since the market list refresh
         self._refresh_demand_near()
+        self._rng_handles: dict[str, np.ndarray] = {}
+        beh = self.cfg.behaviour.dealers
+        self._dealer_params = (
+            float(beh.risk_half_saturation), float(beh.flee_risk), float(beh.crew_bonus),
+            float(beh.risk_weight), float(beh.turf_penalty), float(beh.move_cost_per_km) / 1000.0,
+            float(beh.turf_cost_per_km) / 1000.0, float(beh.choice_noise),
+            float(beh.min_utility), float(beh.switch_margin), int(beh.quit_after_lie_lows),
+            self.durations.lie_low, self.durations.displaced_memory, float(self.step_hours))
+        self._user_states = (us.IDLE, us.SEARCHING, us.LINGERING, us.TREATMENT, us.RECOVERED)
         self._footfall_pull = float(self.cfg.behaviour.dealers.footfall_weight) * self.footfall
+
+    def _rng_handle(self, stream: str) -> np.ndarray:
+        """`bitgen.handle` of a random stream, for kernels that draw from it themselves."""
+        h = self._rng_handles.get(stream)
+        if h is None:
+            h = self._rng_handles[stream] = bitgen.handle(self.streams[stream])
+        return h
 
     # ------------------------------------------------------------------ set-up helpers
     def _outreach_shift_table(self) -> list[bool]:
@@ -340,7 +357,10 @@ class BrusselsMarketModel(mesa.Model):
             self.withdraw_step is None or self.t < self.withdraw_step)
 
     def step(self) -> None:
-        """Advance the market by one time step."""
+        """Advance the market by one time step (through Mesa's event schedule)."""
+        self._step_once()
+
+    def _step_once(self) -> None:
         t = self.t
         step_of_day = t % self.durations.per_day
         hour = step_of_day * self.clock.step_minutes / 60.0  # as Clock.hour
@@ -353,7 +373,7 @@ class BrusselsMarketModel(mesa.Model):
         # shifts are fixed per dealer: one on-shift mask per time of day serves the whole step
         self._on_shift = self._shift_table[step_of_day]
         self._step_police(t, new_hour)
-        selling = self._arrests(t)
+        selling = self._police_and_courts(t)
         self._step_dealers(t, selling)
         self._step_users(t, hour)
         self._step_outreach(t, new_hour)
@@ -375,11 +395,30 @@ class BrusselsMarketModel(mesa.Model):
 
     def advance(self, n_steps: int, on_step: Callable[[], object] | None = None) -> None:
         """Step ``n_steps`` times without flushing (a run may continue, e.g. after a checkpoint),
-        calling ``on_step`` after each step (e.g. a progress bar's update)."""
-        for _ in range(n_steps):
-            self.step()
-            if on_step is not None:
-                on_step()
+        calling ``on_step`` after each step (e.g. a progress bar's update).
+
+        When Mesa's schedule holds nothing but its default step event, the steps run directly
+        and Mesa's clock (``time``, ``steps``) moves as `step` would move it: Mesa's per-step
+        event handling cost ~35 µs, 5% of a step. Otherwise each step goes through `step`.
+        """
+        schedule = getattr(self, "_default_schedule", None)
+        if (schedule is None or not schedule.is_active or len(self._event_generators) != 1
+                or len(self._event_list) != 1):
+            for _ in range(n_steps):
+                self.step()
+                if on_step is not None:
+                    on_step()
+            return
+        schedule.pause()
+        try:
+            for _ in range(n_steps):
+                self.time += 1
+                self.steps += 1
+                self._step_once()
+                if on_step is not None:
+                    on_step()
+        finally:
+            schedule.resume()
 
     def progress_bar(self):
         """A tqdm bar over the whole horizon, starting at the current step."""
@@ -417,7 +456,6 @@ class BrusselsMarketModel(mesa.Model):
             self._posts = None
         if self._posts is None:
             self._posts = self._draw_posts(t, rng)
-        self._police_exposure(t)
 
     def _draw_posts(self, t: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
         """Posts of the on-duty units from step ``t`` to the end of the hour (step ``t`` and a
@@ -427,8 +465,10 @@ class BrusselsMarketModel(mesa.Model):
         posts = np.empty((steps, len(self._on_units)), np.int64)
         posts[:] = self.police.node[self._on_units]
         if len(self._patrol_units):
-            group = self._patrol_group_by_step[:steps].ravel()
-            posts[:, self._patrol_cols] = self._patrol_sampler().draw(group, rng).reshape(steps, -1)
+            sampler = self._patrol_sampler()
+            kn.draw_patrol_posts(self._rng_handle("police"), posts, self._patrol_cols,
+                                 self._patrol_group, sampler.nodes, sampler.cum, sampler.end,
+                                 sampler.index)
         return t, posts
 
     def _plan_hour(self, t: int, rng: np.random.Generator) -> None:
@@ -464,19 +504,28 @@ class BrusselsMarketModel(mesa.Model):
         p.stop_minutes[p.on_duty & (p.role == pl.FOCUS)] = self.plan.stop_minutes
         self._effect = pl.deterrence(p.stop_minutes[self._on_units], cfgp.deterrence_tau_minutes)
 
-    def _police_exposure(self, t: int) -> None:
-        """Units take their posts for step ``t``; decay the remembered exposures and add what
-        the units see now. Who is within sight or arrest range of a unit is asked where needed
-        (`kernels.posts_within`: units posted in the node's ball)."""
+    def _police_and_courts(self, t: int) -> np.ndarray:
+        """Units take their posts for step ``t``, exposures decay and take what the units see
+        now, units arrest sellers in range and courts prosecute up to their weekly capacity:
+        one compiled kernel (`step_police.police_step`). Returns the dealers still selling."""
         first_step, posts = self._posts
         nodes = posts[t - first_step]
-        self.police.node[self._on_units] = nodes
-        sight = self.ball_sight
-        kn.police_exposure(self.presence, self.decay_risk, nodes, self._effect, sight.indptr,
-                           sight.indices, self.arrest_memory, self.decay_arrest, self._posts_at,
-                           self._posts_now)
+        d, cfgp, courts = self.dealers, self.cfg.police, self.cfg.courts
+        sight, arrest = self.ball_sight, self.ball_arrest
+        events = self.events.sink(2 * len(d))
+        selling, self.court_used = police_step(
+            t, self._rng_handle("police"), nodes, self._posts_now,
+            (self.police.node, self._on_units, self._effect, sight.indptr, sight.indices,
+             arrest.indptr, arrest.indices, self._posts_at, self.step_hours),
+            (self.presence, self.decay_risk, self.arrest_memory, self.decay_arrest,
+             float(self.cfg.behaviour.dealers.arrest_risk)),
+            (d.status, d.until, d.node, d.crew, self._on_shift),
+            (float(cfgp.arrest_prob), int(courts.weekly_capacity), self.court_used,
+             self.durations.custody, self.durations.sentence),
+            events, self.recorder.sink())
+        self.events.commit()
         self._posts_now = nodes
-        self.recorder.add("police_hours", nodes, self.step_hours)
+        return selling
 
     @property
     def police_cover_arrest(self) -> np.ndarray:
@@ -544,46 +593,8 @@ class BrusselsMarketModel(mesa.Model):
         group = np.full(len(units), region) if merged else np.where(zone >= 0, zone, region)
         keep = sampler.size[group] > 0
         self._patrol_units, self._patrol_group = units[keep], group[keep]
-        self._patrol_group_by_step = np.empty((self.durations.per_hour, len(self._patrol_group)),
-                                              np.int64)
-        self._patrol_group_by_step[:] = self._patrol_group
         self._patrol_cols = self._on_units.searchsorted(self._patrol_units)  # among on-duty
         self._patrol_merged = merged
-
-    # ------------------------------------------------------------------ arrests and courts
-    def _arrests(self, t: int) -> np.ndarray:
-        """Units arrest sellers within range; courts prosecute up to their weekly capacity.
-
-        Returns the dealers still selling afterwards.
-        """
-        d, rng = self.dealers, self.streams["police"]
-        selling = self._sellers()
-        arrest = self.ball_arrest
-        cover = kn.cover_at(d.node[selling], arrest.indptr, arrest.indices, self._posts_at)
-        if not cover.any():  # nobody within arrest range of a unit
-            return selling
-        p = 1.0 - (1.0 - float(self.cfg.police.arrest_prob)) ** cover
-        caught = selling[rng.random(len(selling)) < p]
-        if len(caught) == 0:
-            return selling
-        courts = self.cfg.courts
-        self.events.add(t, EventType.ARREST, d.node[caught], caught, d.crew[caught])
-        self.recorder.add("arrests", d.node[caught])
-        # peers notice arrests: perceived risk rises around the site
-        self.arrest_memory += self.ball_sight.spread(
-            d.node[caught], float(self.cfg.behaviour.dealers.arrest_risk), self.smap.n_nodes)
-        caught = rng.permutation(caught)
-        free = max(int(courts.weekly_capacity) - self.court_used, 0)
-        prosecuted, released = caught[:free], caught[free:]
-        self.court_used += len(prosecuted)
-        d.status[prosecuted] = dl.PRISON
-        d.until[prosecuted] = t + self.durations.sentence
-        d.status[released] = dl.CUSTODY
-        d.until[released] = t + self.durations.custody
-        if len(prosecuted):
-            self.events.add(t, EventType.PROSECUTION, d.node[prosecuted], prosecuted)
-            self.recorder.add("prosecutions", d.node[prosecuted])
-        return self._sellers()
 
     # ------------------------------------------------------------------ dealers
     def selling_nodes(self) -> np.ndarray:
@@ -602,92 +613,30 @@ class BrusselsMarketModel(mesa.Model):
         return kn.where_active_on_shift(self.dealers.status, dl.ACTIVE, self._on_shift)
 
     def _step_dealers(self, t: int, selling: np.ndarray) -> None:
-        """Status transitions, then site decisions of sellers who are due or feel at risk.
+        """Status transitions, then site decisions of sellers who are due or feel at risk: one
+        compiled kernel (`step_dealers.dealers_step`).
 
         ``selling``: the dealers selling before the transitions.
         """
-        d, beh = self.dealers, self.cfg.behaviour.dealers
-        if self._dealer_transitions(t):
-            selling = self._sellers()
-        act, risk = kn.sellers_acting(selling, d.node, d.tolerance, self._decision_phase,
-                                      (-t) % self.durations.decision, self.presence,
-                                      self.arrest_memory, float(beh.risk_half_saturation),
-                                      float(beh.flee_risk))
-        if act.any() and self._decide(t, selling[act], selling, risk[act],
-                                      self.streams["dealers"]):
-            selling = self._sellers()  # some lie low or quit
-        nodes = d.node[selling]
-        # sellers and their sites for the rest of the step (purchases, violence)
-        self._selling, self._seller_nodes = selling, nodes
-        self.recorder.add("dealers_active", nodes)
-        self.recorder.add("dealer_hours", nodes, self.step_hours)
-
-    def _dealer_transitions(self, t: int) -> bool:
-        """Lying low and custody end (back to selling), prison ends (back to the reserve).
-
-        Returns whether any status changed.
-        """
-        d = self.dealers
-        ended = (dl.TIMED[d.status] & (d.until <= t)).nonzero()[0]
-        if len(ended) == 0:
-            return False
-        status = d.status[ended]
-        released = ended[status == dl.CUSTODY]
-        d.status[ended[status != dl.PRISON]] = dl.ACTIVE
-        d.status[ended[status == dl.PRISON]] = dl.RESERVE
-        if len(released):
-            self.events.add(t, EventType.RELEASE_WITHOUT_PROSECUTION, d.node[released], released)
-            self.recorder.add("releases_without_prosecution", d.node[released])
-        return True
-
-    def _decide(self, t: int, who: np.ndarray, selling: np.ndarray, risk_who: np.ndarray,
-                rng: np.random.Generator) -> bool:
-        """Dealers ``who`` weigh their candidate sites: stay, move or lie low.
-
-        ``selling`` indexes the dealers selling now, ``risk_who`` is the perceived risk of
-        ``who`` at their current site. Returns whether any of them lies low (stops selling).
-        """
         d, beh, smap = self.dealers, self.cfg.behaviour.dealers, self.smap
-        n_who, k_rand = len(who), max(int(beh.n_candidates) - 4, 2)
-        markets = self.market_nodes
-        # random numbers in the order of candidate_sites, then one Gumbel per candidate
-        u_mate = rng.random(n_who)
-        u_market = rng.random(n_who) if len(markets) else _NO_DRAWS
-        u_sample = rng.random(k_rand * n_who)
-        noise = rng.gumbel(size=(n_who, 4 + k_rand))
-        order, start, size = self._crews()
-        aware, market, x32, y32 = self.ball_aware, self.ball_market, self._x32, self._y32
-        selling_nodes = d.node[selling]
-        new_site, moved, lie_low = kn.decide_sites(
-            who, d.node, d.crew, d.status, d.tolerance, d.crew_home, dl.ACTIVE,
-            order, start, size, x32[markets], y32[markets], markets, x32, y32,
-            np.float32(aware.radius_m), aware.indptr, aware.indices, k_rand,
-            u_mate, u_market, u_sample, noise,
-            market.indptr, market.indices, float(market.radius_m),
-            selling_nodes, d.crew[selling], self._near_scratch,
-            self._demand_near, self._footfall_pull, self.presence, self.arrest_memory,
-            self._sbd_cut_nodes if (t >= self.intervention_step and self._any_sbd) else _NO_DRAWS,
-            self.smap.x, self.smap.y, float(smap.circuity), float(beh.risk_half_saturation),
-            float(beh.crew_bonus), float(beh.risk_weight), float(beh.turf_penalty),
-            float(beh.move_cost_per_km) / 1000.0, float(beh.turf_cost_per_km) / 1000.0,
-            float(beh.choice_noise), float(beh.min_utility), float(beh.switch_margin))
-        mv = who[moved]
-        if len(mv):
-            self.events.add(t, EventType.DEALER_MOVE, new_site[moved], mv, d.node[mv])
-            risky = risk_who[moved] > 0.2
-            d.displaced_until[mv[risky]] = t + self.durations.displaced_memory
-            d.node[mv] = new_site[moved]
-        d.lie_lows[who[~lie_low]] = 0
-        ll = who[lie_low]
-        if len(ll):
-            self.events.add(t, EventType.DEALER_LIE_LOW, d.node[ll], ll)
-            d.lie_lows[ll] += 1
-            quit_ = ll[d.lie_lows[ll] >= int(beh.quit_after_lie_lows)]
-            d.status[ll] = dl.LYING_LOW
-            d.until[ll] = t + self.durations.lie_low
-            d.status[quit_] = dl.RESERVE
-            d.lie_lows[quit_] = 0
-        return len(ll) > 0
+        aware, market = self.ball_aware, self.ball_market
+        sbd_on = t >= self.intervention_step and self._any_sbd
+        events = self.events.sink(2 * len(d))
+        self._selling, self._seller_nodes = dealers_step(
+            t, self._rng_handle("dealers"),
+            (d.status, d.until, d.node, d.crew, d.tolerance, d.crew_home, d.lie_lows,
+             d.displaced_until),
+            selling, self._on_shift, (self._decision_phase, (-t) % self.durations.decision),
+            self._crews(),
+            (self.market_nodes, self._x32, self._y32, np.float32(aware.radius_m),
+             aware.indptr, aware.indices, max(int(beh.n_candidates) - 4, 2), market.indptr,
+             market.indices, float(market.radius_m), self._near_scratch, smap.x, smap.y,
+             float(smap.circuity)),
+            (self._demand_near, self._footfall_pull, self.presence, self.arrest_memory,
+             self._sbd_cut_nodes if sbd_on else _NO_CUT),
+            self._dealer_params,
+            events, self.recorder.sink())
+        self.events.commit()
 
     def _refresh_demand_near(self) -> None:
         """Recompute `_demand_near` from ``sales`` and ``unserved``.
@@ -737,114 +686,42 @@ class BrusselsMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ users
     def _step_users(self, t: int, hour: float) -> None:
-        """Treatment and lingering end, cravings start, searchers arrive and try to buy."""
-        u, rng = self.users, self.streams["users"]
-        self._end_treatments(t)
-        # lingering ends (time up or police in sight); craving candidates; arrivals
-        cand, arr = kn.scan_users(t, u.status, u.until, u.ready, u.arrive, u.node, u.home,
-                                  self.ball_sight.indptr, self.ball_sight.indices,
-                                  self._posts_at, us.IDLE, us.SEARCHING, us.LINGERING)
-        rate = self.clock.demand_factor(t) / self.durations.purchase_interval
-        start = cand[rng.random(len(cand)) < rate]  # idle users start craving
-        failed = failed_at = _NONE
-        if len(arr):
-            u.node[arr] = u.target[arr]
-            failed, failed_at = self._purchases(t, arr, hour)
-        # new searchers are still idle above: they set out only now, with the failed ones
-        if len(start) or len(failed):
-            self._set_out(t, start, failed, failed_at)
-        self.recorder.add("users_searching", u.node[u.status == us.SEARCHING])
-
-    def _end_treatments(self, t: int) -> None:
-        u, rng = self.users, self.streams["users"]
-        done = kn.where_equal_due(u.status, us.TREATMENT, u.until, t)
-        if len(done) == 0:
-            return
-        relapse = rng.random(len(done)) < float(self.cfg.behaviour.outreach.relapse_prob)
-        u.status[done[relapse]] = us.IDLE
-        u.ready[done[relapse]] = t
-        u.status[done[~relapse]] = us.RECOVERED
-
-    def _set_out(self, t: int, start: np.ndarray, failed: np.ndarray, failed_at: np.ndarray
-                 ) -> None:
-        """Users with a new craving (``start``) and failed searchers (at ``failed_at``) head
-        for a market.
-
-        Loyal new searchers go where they last bought; the others draw a known market (failed
-        searchers not the one that just failed; new searchers without one go home) and
-        failed searchers give up after too many attempts.
-        """
-        u, beh, rng, smap = self.users, self.cfg.behaviour.users, self.streams["users"], self.smap
-        fresh = (u.known[start] < 0) | (rng.random(len(start)) >= float(beh.loyalty))
-        origins = np.concatenate([u.home[start[fresh]], failed_at])
-        picks = us.pick_markets((self._x32, self._y32), origins, self.market_nodes,
-                                self.market_strength, float(beh.search_radius_m), rng,
-                                exclude_origin=np.arange(len(origins)) >= len(origins) - len(
-                                    failed))
-        walk, transit = us.speeds_m_per_step(beh, self.clock.step_minutes)
-        kn.set_out(t, start, fresh, picks, failed, failed_at, u.status, u.attempts, u.target,
-                   u.node, u.home, u.ready, u.arrive, u.known, int(beh.max_attempts),
-                   self.durations.retry, us.SEARCHING, us.IDLE, smap.x, smap.y,
-                   float(smap.circuity), walk, transit, float(beh.transit_above_m))
-
-    def _purchases(self, t: int, arr: np.ndarray, hour: float) -> tuple[np.ndarray, np.ndarray]:
-        """Arrivals buy from the busiest selling site within reach, unless police are there;
-        buyers use in a room (if willing, open, in reach and not full), in public, or at home.
-
-        Returns the arrivals who found no seller, and where they are.
-        """
-        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
-        selling, seller_nodes = self._selling, self._seller_nodes
-        # the site with most sellers within reach (ties at random); padding never wins
-        padded = self.ball_purchase.padded
-        noise = rng.random((len(arr), padded.shape[1]))
-        site, n_sellers, ok = kn.busiest_sites(u.node[arr], padded, seller_nodes,
-                                               self._sellers_at, noise, bool(beh.avoid_police),
-                                               self.ball_arrest.indptr,
-                                               self.ball_arrest.indices, self._posts_at)
-        buyers, sites, failed = arr[ok], site[ok], arr[~ok]
-        u_seller = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS  # a seller at the site
-        room = self._room_use(t, buyers, sites) if len(buyers) else None
-        in_room = None if room is None else room >= 0
-        u_public = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS
-        sbd_on = t >= self.intervention_step and self._any_sbd
+        """Treatments end, lingering ends, cravings start, searchers arrive and buy, new and
+        failed searchers set out: one compiled kernel (`step_users.users_step`)."""
+        u, beh, smap, r = self.users, self.cfg.behaviour.users, self.smap, self.rooms
         dealer_w = self.cfg.behaviour.dealers
-        dealer, public, failed_at = kn.purchases(
-            t, buyers, sites, n_sellers[ok], u_seller, u_public, float(beh.public_use_prob),
-            self._sbd_nuisance_nodes if sbd_on else _NO_DRAWS,
-            _NO_ROOM if in_room is None else in_room, failed, selling, seller_nodes,
-            self.sales, self.unserved, self._demand_near, self.ball_market.padded,
-            float(dealer_w.sales_weight) * self._hourly_factor,
-            float(dealer_w.unserved_weight) * self._hourly_factor,
-            u.status, u.node, u.home, u.known, u.until, u.ready, u.attempts,
-            self.durations.linger, self.durations.min_gap, us.LINGERING, us.IDLE)
-        if len(buyers):
-            self.events.add(t, EventType.TRANSACTION, sites, buyers, dealer)
-            self.recorder.add("transactions", sites)
+        sbd_on = t >= self.intervention_step and self._any_sbd
+        open_now = self._room_hours[t % self.durations.per_day] & (t >= r.from_step)
+        events = self.events.sink(3 * len(u))
+        sites = users_step(
+            t, self._rng_handle("users"),
+            (u.status, u.until, u.ready, u.arrive, u.node, u.home, u.target, u.known,
+             u.attempts, u.referred_until),
+            self._user_states,
+            (self.ball_sight.indptr, self.ball_sight.indices, self.ball_arrest.indptr,
+             self.ball_arrest.indices, self._posts_at, bool(beh.avoid_police)),
+            (self._selling, self._seller_nodes, self._sellers_at, self.ball_purchase.padded,
+             self.ball_market.padded, self.sales, self.unserved, self._demand_near,
+             float(dealer_w.sales_weight) * self._hourly_factor,
+             float(dealer_w.unserved_weight) * self._hourly_factor,
+             float(beh.public_use_prob),
+             self._sbd_nuisance_nodes if sbd_on else _NO_CUT,
+             self.durations.linger, self.durations.min_gap),
+            (open_now, r.dist, r.capacity, r.used_this_hour, r.node,
+             float(beh.room_use_prob), float(beh.room_use_prob_referred),
+             float(beh.room_reach_m)),
+            (float(self.cfg.behaviour.outreach.relapse_prob),
+             self.clock.demand_factor(t) / self.durations.purchase_interval,
+             float(beh.loyalty), self.market_nodes, self.market_strength, self._x32,
+             self._y32, np.float32(beh.search_radius_m),
+             np.float32(-2.0 / float(beh.search_radius_m)), int(beh.max_attempts),
+             self.durations.retry, smap.x, smap.y, float(smap.circuity),
+             *us.speeds_m_per_step(beh, self.clock.step_minutes),
+             float(beh.transit_above_m)),
+            events, self.recorder.sink())
+        self.events.commit()
+        if len(sites):
             self._sold_since.append(sites)
-            if in_room is not None and in_room.any():
-                rn = self.rooms.node[room[in_room]]
-                self.events.add(t, EventType.ROOM_ENTRY, rn, buyers[in_room], room[in_room])
-                self.recorder.add("room_entries", rn)
-            if public.any():
-                self.events.add(t, EventType.PUBLIC_USE, sites[public], buyers[public])
-                self.recorder.add("public_use", sites[public])
-        if len(failed):
-            self.events.add(t, EventType.UNSERVED_SEARCH, failed_at, failed)
-            self.recorder.add("unserved_searches", failed_at)
-        return failed, failed_at
-
-    def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray) -> np.ndarray | None:
-        """The room each buyer uses now, -1 for none (None: no room is open)."""
-        open_now = self._room_hours[t % self.durations.per_day] & (t >= self.rooms.from_step)
-        if not open_now.any():
-            return None
-        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
-        referred = u.referred_until[buyers] >= t
-        p_room = np.where(referred, float(beh.room_use_prob_referred), float(beh.room_use_prob))
-        willing = rng.random(len(buyers)) < p_room
-        return room_admissions(self.rooms, sites, willing, open_now, float(beh.room_reach_m),
-                               rng)
 
     # ------------------------------------------------------------------ outreach
     def _step_outreach(self, t: int, new_hour: bool) -> None:
@@ -865,45 +742,33 @@ class BrusselsMarketModel(mesa.Model):
         if self._outreach_covered is None:  # workers stay put within the hour
             self._outreach_covered = covered_nodes(o.node, self.ball_contact, self.smap.n_nodes)
         u = self.users
-        present = ((u.status == us.SEARCHING) | (u.status == us.LINGERING)).nonzero()[0]
-        hit = outreach_contacts(u.node[present], o.node, self.ball_contact,
-                                self.smap.n_nodes, float(beh.contact_prob),
-                                int(beh.max_contacts_per_step), rng,
-                                covered=self._outreach_covered)
-        met = present[hit]
-        if len(met) == 0:
+        h = self._rng_handle("outreach")
+        present, hit = outreach_hits(h, u.status, u.node, self._outreach_covered, us.SEARCHING,
+                                     us.LINGERING, float(beh.contact_prob))
+        cap = int(beh.max_contacts_per_step) * len(o)
+        if len(hit) > cap:  # rare: numpy's choice without replacement, from the same stream
+            hit = np.sort(rng.choice(hit, size=cap, replace=False))
+        if len(hit) == 0:
             return
-        self.events.add(t, EventType.OUTREACH_CONTACT, u.node[met], met)
-        self.recorder.add("outreach_contacts", u.node[met])
-        u.referred_until[met] = t + self.durations.referral
-        treat = met[rng.random(len(met)) < float(beh.treatment_prob)]
-        if len(treat):
-            self.events.add(t, EventType.TREATMENT_ENTRY, u.node[treat], treat)
-            self.recorder.add("treatment_entries", u.node[treat])
-            weeks = rng.exponential(float(beh.treatment_weeks), size=len(treat))
-            u.status[treat] = us.TREATMENT
-            u.until[treat] = t + (weeks * self.clock.steps_per_week).astype(np.int64) + 1
-            u.node[treat] = u.home[treat]
+        events = self.events.sink(2 * len(hit))
+        outreach_outcomes(t, h, present[hit],
+                          (u.status, u.until, u.node, u.home, u.referred_until),
+                          (self.durations.referral, float(beh.treatment_prob),
+                           float(beh.treatment_weeks), self.clock.steps_per_week, us.TREATMENT),
+                          events, self.recorder.sink())
+        self.events.commit()
 
     # ------------------------------------------------------------------ violence
     def _violence(self, t: int, hour: float) -> None:
-        """Cells contested by two or more crews may see a violent incident."""
-        d, beh, rng = self.dealers, self.cfg.behaviour.violence, self.streams["violence"]
-        selling = self._selling
-        if len(selling) < 2:
-            return
-        contested, p = kn.violence_odds(selling, self._seller_nodes, self.cell, d.crew,
-                                        len(d.crew_home), d.displaced_until, t,
-                                        float(beh.base_prob), float(beh.displaced_factor))
-        if len(contested) == 0:
-            return
-        hit = contested[rng.random(len(contested)) < p]
-        if len(hit) == 0:
-            return
-        cells = self.cell[self._seller_nodes]
-        first = np.array([selling[np.flatnonzero(cells == c)[0]] for c in hit])
-        self.events.add(t, EventType.VIOLENT_INCIDENT, d.node[first], first, d.crew[first])
-        self.recorder.add("violent_incidents", d.node[first])
+        """Cells contested by two or more crews may see a violent incident
+        (`step_outreach.violence_step`)."""
+        d, beh = self.dealers, self.cfg.behaviour.violence
+        events = self.events.sink(len(self._selling))
+        violence_step(t, self._rng_handle("violence"), self._selling, self._seller_nodes,
+                      self.cell, d.node, d.crew, len(d.crew_home), d.displaced_until,
+                      float(beh.base_prob), float(beh.displaced_factor), events,
+                      self.recorder.sink())
+        self.events.commit()
 
     # ------------------------------------------------------------------ outputs
     def region_metrics(self) -> pd.DataFrame:

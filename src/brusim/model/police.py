@@ -107,6 +107,11 @@ class PatrolSampler:
     cum: np.ndarray  # g + normalised cumulative weight, per entry of ``nodes``
     end: np.ndarray  # (G,) one past each group's last entry
     size: np.ndarray  # (G,) nodes per group
+    # (G, BUCKETS + 1): position of g + j / BUCKETS in ``cum`` (searchsorted, right), so a
+    # draw's search starts within a few entries (kernels.draw_patrol_posts)
+    index: np.ndarray
+
+    BUCKETS = 1024
 
     @classmethod
     def build(cls, groups: list[np.ndarray], weights: np.ndarray) -> PatrolSampler:
@@ -116,8 +121,10 @@ class PatrolSampler:
             share = c / c[-1] if len(c) and c[-1] > 0 else np.zeros(len(c))
             cums.append(g + share)
         size = np.array([len(nodes) for nodes in groups], np.int64)
-        return cls(np.concatenate(groups).astype(np.int64), np.concatenate(cums),
-                   np.cumsum(size), size)
+        cum = np.concatenate(cums) if cums else np.zeros(0)
+        bounds = np.arange(len(groups))[:, None] + np.arange(cls.BUCKETS + 1) / cls.BUCKETS
+        index = cum.searchsorted(bounds, side="right").astype(np.int64)
+        return cls(np.concatenate(groups).astype(np.int64), cum, np.cumsum(size), size, index)
 
     def draw(self, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One weighted random node for each entry of ``group`` (groups must be non-empty)."""

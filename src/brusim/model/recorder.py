@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from brusim.model.kernels import accumulate
+from brusim.model.kernels import accumulate, fold_areas
 
 METRICS = (
     "dealers_active",       # state: sellers on their site and on shift (mean over the interval)
@@ -96,6 +96,10 @@ class Recorder:
             accumulate(self._by_signature, self._signature, nodes, k, len(METRICS), weight,
                        _NO_WEIGHTS)
 
+    def sink(self) -> tuple:
+        """What a compiled kernel needs to add entries (`brusim.model.sinks.record`)."""
+        return self._by_signature, self._signature, self.region_now, len(METRICS)
+
     def end_step(self, step: int) -> None:
         if self._n_region == len(self._region):
             grown = np.zeros((max(2 * len(self._region), 1024), len(METRICS)))
@@ -122,9 +126,8 @@ class Recorder:
     def _area_values(self) -> np.ndarray:
         """(areas, metrics) sums of the entries added since the last flush."""
         values = np.zeros((self._n_areas, len(METRICS)))
-        by_signature = self._by_signature.reshape(-1, len(METRICS))
-        np.add.at(values, self._pair_area,
-                  by_signature[self._pair_signature] * self._pair_weight[:, None])
+        fold_areas(values, self._by_signature, self._pair_area, self._pair_signature,
+                   self._pair_weight)
         return values
 
     def region_frame(self) -> pd.DataFrame:

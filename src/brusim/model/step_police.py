@@ -1,0 +1,93 @@
+"""The per-step part of police and courts as one compiled kernel (`police_step`).
+
+The hourly part (who is on duty, the strategy's focus plan, patrol posts drawn for the hour)
+stays in Python (`BrusselsMarketModel._step_police`). Each step, units take this step's posts,
+the remembered exposures decay and take the police seen now (`kernels.police_exposure`), then
+units arrest sellers within range and courts prosecute up to their weekly capacity (docs/ODD.md
+7.6-7.8). Random numbers come from the police stream (`brusim.model.bitgen`) in the order and
+number the Python code drew them before it was fused; events and metrics go straight to the
+sinks (`brusim.model.sinks`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from brusim.model import bitgen as bg
+from brusim.model.kernels import police_exposure, posts_within, where_active_on_shift
+from brusim.model.sinks import emit, record
+
+ACTIVE, CUSTODY, PRISON = 0, 2, 3  # brusim.model.dealers
+EV_ARREST, EV_PROSECUTION = 4, 6  # brusim.model.events.EventType
+M_ARRESTS, M_PROSECUTIONS, M_POLICE_HOURS = 6, 8, 9  # brusim.model.recorder.INDEX
+
+
+@njit(cache=True, error_model="numpy")
+def police_step(t: int, h: np.ndarray, posts: np.ndarray, old_posts: np.ndarray,
+                units: tuple, fields: tuple, dealers: tuple, courts: tuple, ev: tuple,
+                rec: tuple) -> tuple[np.ndarray, int]:
+    """Units at ``posts`` (this step's row of the hour's posts), exposures, arrests and courts,
+    in place. Returns the dealers still selling and the court cases used this week.
+
+    ``units``: (unit nodes, on-duty units, deterrence effect of each, sight indptr, sight
+    indices, arrest indptr, arrest indices, units posted per node, step hours).
+    ``fields``: (presence, its decay, arrest memory, its decay, arrest risk added around an
+    arrest). ``dealers``: (status, until, node, crew, on shift). ``courts``: (arrest
+    probability per unit in range, weekly capacity, cases used this week, custody steps,
+    sentence steps).
+    """
+    unit_node, on_units, effect, sight_ptr, sight_idx, arrest_ptr, arrest_idx, posts_at, \
+        step_hours = units
+    presence, decay_risk, arrest_memory, decay_arrest, arrest_risk = fields
+    status, until, node, crew, on_shift = dealers
+    arrest_prob, capacity, used, custody, sentence = courts
+
+    for k in range(on_units.shape[0]):
+        unit_node[on_units[k]] = posts[k]
+    police_exposure(presence, decay_risk, posts, effect, sight_ptr, sight_idx, arrest_memory,
+                    decay_arrest, posts_at, old_posts)
+    record(rec, M_POLICE_HOURS, posts, step_hours)
+
+    selling = where_active_on_shift(status, ACTIVE, on_shift)
+    cover = np.empty(selling.shape[0])
+    covered = False
+    for k in range(selling.shape[0]):
+        cover[k] = posts_within(node[selling[k]], arrest_ptr, arrest_idx, posts_at, False)
+        covered = covered or cover[k] > 0
+    if not covered:  # nobody within arrest range of a unit
+        return selling, used
+    n_caught = 0
+    caught_mask = np.empty(selling.shape[0], np.bool_)
+    for k in range(selling.shape[0]):
+        caught_mask[k] = bg.random(h) < 1.0 - (1.0 - arrest_prob) ** cover[k]
+        n_caught += caught_mask[k]
+    if n_caught == 0:
+        return selling, used
+    caught = selling[caught_mask]
+    at = node[caught]
+    emit(ev, t, EV_ARREST, at, caught, crew[caught].astype(np.int64))
+    record(rec, M_ARRESTS, at, 1.0)
+    # peers notice arrests: perceived risk rises around the site (Ball.spread)
+    count = np.zeros(presence.shape[0], np.int64)
+    for s in at:
+        for k in range(sight_ptr[s], sight_ptr[s + 1]):
+            count[sight_idx[k]] += 1
+    for i in range(count.shape[0]):
+        arrest_memory[i] += count[i] * arrest_risk
+    bg.permute(h, caught)
+    free = min(max(capacity - used, 0), caught.shape[0])
+    used += free
+    for k in range(caught.shape[0]):
+        d = caught[k]
+        if k < free:
+            status[d] = PRISON
+            until[d] = t + sentence
+        else:
+            status[d] = CUSTODY
+            until[d] = t + custody
+    if free:
+        prosecuted = caught[:free]
+        emit(ev, t, EV_PROSECUTION, node[prosecuted], prosecuted, np.zeros(0, np.int64))
+        record(rec, M_PROSECUTIONS, node[prosecuted], 1.0)
+    return where_active_on_shift(status, ACTIVE, on_shift), used
