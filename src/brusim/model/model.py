@@ -169,6 +169,7 @@ class BrusselsMarketModel(mesa.Model):
         for name in self._REBUILT_ON_LOAD:
             state[name] = None
         state["_rng_handles"] = {}  # addresses in this process (see _rng_handle)
+        state["_kernel_args"] = {}  # references to this object's arrays (see _fixed_args)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -214,15 +215,39 @@ class BrusselsMarketModel(mesa.Model):
         self._sold_since: list[np.ndarray] = []  # sale sites since the market list refresh
         self._refresh_demand_near()
         self._rng_handles: dict[str, np.ndarray] = {}
-        beh = self.cfg.behaviour.dealers
-        self._dealer_params = (
-            float(beh.risk_half_saturation), float(beh.flee_risk), float(beh.crew_bonus),
-            float(beh.risk_weight), float(beh.turf_penalty), float(beh.move_cost_per_km) / 1000.0,
-            float(beh.turf_cost_per_km) / 1000.0, float(beh.choice_noise),
-            float(beh.min_utility), float(beh.switch_margin), int(beh.quit_after_lie_lows),
-            self.durations.lie_low, self.durations.displaced_memory, float(self.step_hours))
-        self._user_states = (us.IDLE, us.SEARCHING, us.LINGERING, us.TREATMENT, us.RECOVERED)
+        self._kernel_args: dict[str, tuple] = {}
         self._footfall_pull = float(self.cfg.behaviour.dealers.footfall_weight) * self.footfall
+
+    def _fixed_args(self, phase: str) -> tuple:
+        """The arguments of a phase kernel that stay the same from step to step (arrays updated
+        in place, constants), built once per model (and again after a checkpoint is loaded)."""
+        args = self._kernel_args.get(phase)
+        if args is None:
+            args = self._kernel_args[phase] = getattr(self, f"_{phase}_args")()
+        return args
+
+    def _users_args(self) -> tuple:
+        u, beh, smap, r = self.users, self.cfg.behaviour.users, self.smap, self.rooms
+        dealer_w = self.cfg.behaviour.dealers
+        return (
+            (u.status, u.until, u.ready, u.arrive, u.node, u.home, u.target, u.known,
+             u.attempts, u.referred_until),
+            (us.IDLE, us.SEARCHING, us.LINGERING, us.TREATMENT, us.RECOVERED),
+            (self.ball_sight.indptr, self.ball_sight.indices, self.ball_arrest.indptr,
+             self.ball_arrest.indices, self._posts_at, bool(beh.avoid_police)),
+            (self._sellers_at, self.ball_purchase.padded, self.ball_market.padded, self.sales,
+             self.unserved, self._demand_near,
+             float(dealer_w.sales_weight) * self._hourly_factor,
+             float(dealer_w.unserved_weight) * self._hourly_factor,
+             float(beh.public_use_prob), self.durations.linger, self.durations.min_gap),
+            (r.dist, r.capacity, r.used_this_hour, r.node, float(beh.room_use_prob),
+             float(beh.room_use_prob_referred), float(beh.room_reach_m)),
+            (float(self.cfg.behaviour.outreach.relapse_prob), float(beh.loyalty), self._x32,
+             self._y32, np.float32(beh.search_radius_m),
+             np.float32(-2.0 / float(beh.search_radius_m)), int(beh.max_attempts),
+             self.durations.retry, smap.x, smap.y, float(smap.circuity),
+             *us.speeds_m_per_step(beh, self.clock.step_minutes), float(beh.transit_above_m)),
+            self.recorder.sink())
 
     def _rng_handle(self, stream: str) -> np.ndarray:
         """`bitgen.handle` of a random stream, for kernels that draw from it themselves."""
@@ -510,22 +535,27 @@ class BrusselsMarketModel(mesa.Model):
         one compiled kernel (`step_police.police_step`). Returns the dealers still selling."""
         first_step, posts = self._posts
         nodes = posts[t - first_step]
-        d, cfgp, courts = self.dealers, self.cfg.police, self.cfg.courts
-        sight, arrest = self.ball_sight, self.ball_arrest
-        events = self.events.sink(2 * len(d))
+        units, fields, dealers, courts, rec = self._fixed_args("police")
         selling, self.court_used = police_step(
-            t, self._rng_handle("police"), nodes, self._posts_now,
-            (self.police.node, self._on_units, self._effect, sight.indptr, sight.indices,
-             arrest.indptr, arrest.indices, self._posts_at, self.step_hours),
-            (self.presence, self.decay_risk, self.arrest_memory, self.decay_arrest,
-             float(self.cfg.behaviour.dealers.arrest_risk)),
-            (d.status, d.until, d.node, d.crew, self._on_shift),
-            (float(cfgp.arrest_prob), int(courts.weekly_capacity), self.court_used,
-             self.durations.custody, self.durations.sentence),
-            events, self.recorder.sink())
+            t, self._rng_handle("police"), nodes, self._posts_now, self._on_units, self._effect,
+            units, fields, dealers, self._on_shift, courts, self.court_used,
+            self.events.sink(2 * len(self.dealers)), rec)
         self.events.commit()
         self._posts_now = nodes
         return selling
+
+    def _police_args(self) -> tuple:
+        d, cfgp, courts = self.dealers, self.cfg.police, self.cfg.courts
+        sight, arrest = self.ball_sight, self.ball_arrest
+        return (
+            (self.police.node, sight.indptr, sight.indices, arrest.indptr, arrest.indices,
+             self._posts_at, self.step_hours),
+            (self.presence, self.decay_risk, self.arrest_memory, self.decay_arrest,
+             float(self.cfg.behaviour.dealers.arrest_risk)),
+            (d.status, d.until, d.node, d.crew),
+            (float(cfgp.arrest_prob), int(courts.weekly_capacity), self.durations.custody,
+             self.durations.sentence),
+            self.recorder.sink())
 
     @property
     def police_cover_arrest(self) -> np.ndarray:
@@ -618,25 +648,31 @@ class BrusselsMarketModel(mesa.Model):
 
         ``selling``: the dealers selling before the transitions.
         """
+        dealers, sites, fields, params, rec = self._fixed_args("dealers")
+        sbd_on = t >= self.intervention_step and self._any_sbd
+        self._selling, self._seller_nodes = dealers_step(
+            t, self._rng_handle("dealers"), dealers, selling, self._on_shift,
+            (self._decision_phase, (-t) % self.durations.decision), self._crews(),
+            self.market_nodes, sites, fields, self._sbd_cut_nodes if sbd_on else _NO_CUT,
+            params, self.events.sink(2 * len(self.dealers)), rec)
+        self.events.commit()
+
+    def _dealers_args(self) -> tuple:
         d, beh, smap = self.dealers, self.cfg.behaviour.dealers, self.smap
         aware, market = self.ball_aware, self.ball_market
-        sbd_on = t >= self.intervention_step and self._any_sbd
-        events = self.events.sink(2 * len(d))
-        self._selling, self._seller_nodes = dealers_step(
-            t, self._rng_handle("dealers"),
+        return (
             (d.status, d.until, d.node, d.crew, d.tolerance, d.crew_home, d.lie_lows,
              d.displaced_until),
-            selling, self._on_shift, (self._decision_phase, (-t) % self.durations.decision),
-            self._crews(),
-            (self.market_nodes, self._x32, self._y32, np.float32(aware.radius_m),
-             aware.indptr, aware.indices, max(int(beh.n_candidates) - 4, 2), market.indptr,
-             market.indices, float(market.radius_m), self._near_scratch, smap.x, smap.y,
-             float(smap.circuity)),
-            (self._demand_near, self._footfall_pull, self.presence, self.arrest_memory,
-             self._sbd_cut_nodes if sbd_on else _NO_CUT),
-            self._dealer_params,
-            events, self.recorder.sink())
-        self.events.commit()
+            (self._x32, self._y32, np.float32(aware.radius_m), aware.indptr, aware.indices,
+             max(int(beh.n_candidates) - 4, 2), market.indptr, market.indices,
+             float(market.radius_m), self._near_scratch, smap.x, smap.y, float(smap.circuity)),
+            (self._demand_near, self._footfall_pull, self.presence, self.arrest_memory),
+            (float(beh.risk_half_saturation), float(beh.flee_risk), float(beh.crew_bonus),
+             float(beh.risk_weight), float(beh.turf_penalty), float(beh.move_cost_per_km) / 1000.0,
+             float(beh.turf_cost_per_km) / 1000.0, float(beh.choice_noise),
+             float(beh.min_utility), float(beh.switch_margin), int(beh.quit_after_lie_lows),
+             self.durations.lie_low, self.durations.displaced_memory, float(self.step_hours)),
+            self.recorder.sink())
 
     def _refresh_demand_near(self) -> None:
         """Recompute `_demand_near` from ``sales`` and ``unserved``.
@@ -688,37 +724,15 @@ class BrusselsMarketModel(mesa.Model):
     def _step_users(self, t: int, hour: float) -> None:
         """Treatments end, lingering ends, cravings start, searchers arrive and buy, new and
         failed searchers set out: one compiled kernel (`step_users.users_step`)."""
-        u, beh, smap, r = self.users, self.cfg.behaviour.users, self.smap, self.rooms
-        dealer_w = self.cfg.behaviour.dealers
+        fixed = self._fixed_args("users")
         sbd_on = t >= self.intervention_step and self._any_sbd
-        open_now = self._room_hours[t % self.durations.per_day] & (t >= r.from_step)
-        events = self.events.sink(3 * len(u))
         sites = users_step(
-            t, self._rng_handle("users"),
-            (u.status, u.until, u.ready, u.arrive, u.node, u.home, u.target, u.known,
-             u.attempts, u.referred_until),
-            self._user_states,
-            (self.ball_sight.indptr, self.ball_sight.indices, self.ball_arrest.indptr,
-             self.ball_arrest.indices, self._posts_at, bool(beh.avoid_police)),
-            (self._selling, self._seller_nodes, self._sellers_at, self.ball_purchase.padded,
-             self.ball_market.padded, self.sales, self.unserved, self._demand_near,
-             float(dealer_w.sales_weight) * self._hourly_factor,
-             float(dealer_w.unserved_weight) * self._hourly_factor,
-             float(beh.public_use_prob),
-             self._sbd_nuisance_nodes if sbd_on else _NO_CUT,
-             self.durations.linger, self.durations.min_gap),
-            (open_now, r.dist, r.capacity, r.used_this_hour, r.node,
-             float(beh.room_use_prob), float(beh.room_use_prob_referred),
-             float(beh.room_reach_m)),
-            (float(self.cfg.behaviour.outreach.relapse_prob),
-             self.clock.demand_factor(t) / self.durations.purchase_interval,
-             float(beh.loyalty), self.market_nodes, self.market_strength, self._x32,
-             self._y32, np.float32(beh.search_radius_m),
-             np.float32(-2.0 / float(beh.search_radius_m)), int(beh.max_attempts),
-             self.durations.retry, smap.x, smap.y, float(smap.circuity),
-             *us.speeds_m_per_step(beh, self.clock.step_minutes),
-             float(beh.transit_above_m)),
-            events, self.recorder.sink())
+            t, self._rng_handle("users"), *fixed[:4],
+            self._selling, self._seller_nodes, self._sbd_nuisance_nodes if sbd_on else _NO_CUT,
+            fixed[4], self._room_hours[t % self.durations.per_day] & (t >= self.rooms.from_step),
+            fixed[5], self.clock.demand_factor(t) / self.durations.purchase_interval,
+            self.market_nodes, self.market_strength,
+            self.events.sink(3 * len(self.users)), fixed[6])
         self.events.commit()
         if len(sites):
             self._sold_since.append(sites)

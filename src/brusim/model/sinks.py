@@ -1,6 +1,6 @@
 """Event rows and recorder sums written from inside compiled kernels.
 
-A fused phase kernel (`brusim.model.phases`) writes its events and metric sums itself, in the
+A fused phase kernel (`brusim.model.step_users`, `step_dealers`, `step_police`, `step_outreach`) writes its events and metric sums itself, in the
 order the per-rule Python code used to (`EventLog.add`, `Recorder.add`), instead of returning
 arrays for Python to pass on. It gets:
 

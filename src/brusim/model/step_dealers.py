@@ -1,6 +1,6 @@
 """The dealers' phase of a step as one compiled kernel (`dealers_step`).
 
-It runs the rules of docs/ODD.md 7.9-7.12 in the order `BrusselsMarketModel` defines them:
+It runs the rules of docs/ODD.md 7.8-7.12 in the order `BrusselsMarketModel` defines them:
 lying low and custody end (back to selling; custody ends are releases without prosecution),
 prison ends (back to the reserve), sellers due by their decision rhythm or feeling at risk
 reconsider their site (`kernels.sellers_acting`, `kernels.decide_sites`), then move, stay or
@@ -55,29 +55,30 @@ def _transitions(t: int, status: np.ndarray, until: np.ndarray, node: np.ndarray
 
 @njit(cache=True, error_model="numpy")
 def dealers_step(t: int, h: np.ndarray, dealers: tuple, selling: np.ndarray,
-                 on_shift: np.ndarray, phase: tuple, crews: tuple, sites: tuple,
-                 fields: tuple, params: tuple, ev: tuple, rec: tuple
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 on_shift: np.ndarray, phase: tuple, crews: tuple, markets: np.ndarray,
+                 sites: tuple, fields: tuple, sbd_cut: np.ndarray, params: tuple, ev: tuple,
+                 rec: tuple) -> tuple[np.ndarray, np.ndarray]:
     """One step of the dealers' rules, in place; returns the dealers selling afterwards and
     their nodes.
 
     ``dealers``: (status, until, node, crew, tolerance, crew home, lie-lows, displaced until).
     ``selling``: the dealers selling before the transitions. ``phase``: (each dealer's
     decision phase, the phase due now). ``crews``: `dealers.crew_index` (order, start, size).
-    ``sites``: (market nodes, node x32, node y32, awareness radius
-    (float32), awareness ball indptr, indices, random candidates per dealer, market ball
-    indptr, indices, market radius, scratch per node, node x, node y, circuity). ``fields``:
-    (demand near, footfall pull, presence, arrest memory, security-by-design cut (empty:
-    none)). ``params``: (risk half saturation, flee risk, crew bonus, risk weight, turf
-    penalty, move cost per m, turf cost per m, choice noise, minimum utility, switch margin,
-    quit after lie-lows, lie-low steps, displaced-memory steps, step hours).
+    ``markets``: the word-of-mouth market nodes. ``sites``: (node x32, node y32, awareness
+    radius (float32), awareness ball indptr, indices, random candidates per dealer, market
+    ball indptr, indices, market radius, scratch per node, node x, node y, circuity).
+    ``fields``: (demand near, footfall pull, presence, arrest memory); ``sbd_cut``: the
+    security-by-design cut per node (empty: none). ``params``: (risk half saturation, flee
+    risk, crew bonus, risk weight, turf penalty, move cost per m, turf cost per m, choice
+    noise, minimum utility, switch margin, quit after lie-lows, lie-low steps,
+    displaced-memory steps, step hours).
     """
     status, until, node, crew, tolerance, crew_home, lie_lows, displaced_until = dealers
     decision_phase, phase_now = phase
     crew_order, crew_start, crew_size = crews
-    (markets, x32, y32, aware_r32, aware_ptr, aware_idx, k_rand,
-     market_ptr, market_idx, market_r, near, node_x, node_y, circuity) = sites
-    demand_near, footfall_pull, presence, arrest_memory, sbd_cut = fields
+    (x32, y32, aware_r32, aware_ptr, aware_idx, k_rand, market_ptr, market_idx, market_r,
+     near, node_x, node_y, circuity) = sites
+    demand_near, footfall_pull, presence, arrest_memory = fields
     (half_sat, flee_risk, crew_bonus, risk_weight, turf_penalty, move_cost, turf_cost,
      choice_noise, min_utility, switch_margin, quit_after, lie_low_steps, displaced_steps,
      step_hours) = params

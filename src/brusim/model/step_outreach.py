@@ -1,8 +1,8 @@
-"""Outreach contacts and violence of a step as compiled kernels (docs/ODD.md 7.17-7.18).
+"""Outreach contacts and violence of a step as compiled kernels (docs/ODD.md 7.19-7.20).
 
-`outreach_step`: users present (searching or lingering) within the contact radius of a worker
-on shift are contacted with a probability, referred (more willing to use a room) and may enter
-treatment. `violence_step`: cells where sellers of two or more crews stand may see an incident.
+`outreach_hits` and `outreach_outcomes`: users present (searching or lingering) within the
+contact radius of a worker on shift are contacted with a probability, referred (more willing to
+use a room) and may enter treatment. `violence_step`: cells where sellers of two or more crews stand may see an incident.
 Random numbers come from the outreach and violence streams (`brusim.model.bitgen`) in the
 order and number the Python code drew them before it was fused; events and metrics go straight
 to the sinks (`brusim.model.sinks`).

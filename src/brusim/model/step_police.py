@@ -25,23 +25,24 @@ M_ARRESTS, M_PROSECUTIONS, M_POLICE_HOURS = 6, 8, 9  # brusim.model.recorder.IND
 
 @njit(cache=True, error_model="numpy")
 def police_step(t: int, h: np.ndarray, posts: np.ndarray, old_posts: np.ndarray,
-                units: tuple, fields: tuple, dealers: tuple, courts: tuple, ev: tuple,
+                on_units: np.ndarray, effect: np.ndarray, units: tuple, fields: tuple,
+                dealers: tuple, on_shift: np.ndarray, courts: tuple, used: int, ev: tuple,
                 rec: tuple) -> tuple[np.ndarray, int]:
     """Units at ``posts`` (this step's row of the hour's posts), exposures, arrests and courts,
     in place. Returns the dealers still selling and the court cases used this week.
 
-    ``units``: (unit nodes, on-duty units, deterrence effect of each, sight indptr, sight
-    indices, arrest indptr, arrest indices, units posted per node, step hours).
-    ``fields``: (presence, its decay, arrest memory, its decay, arrest risk added around an
-    arrest). ``dealers``: (status, until, node, crew, on shift). ``courts``: (arrest
-    probability per unit in range, weekly capacity, cases used this week, custody steps,
-    sentence steps).
+    ``old_posts``: the posts of the previous step. ``on_units``: the on-duty units (``posts``
+    is one node per on-duty unit) and ``effect`` the deterrence of each. ``units``: (unit
+    nodes, sight indptr, sight indices, arrest indptr, arrest indices, units posted per node,
+    step hours). ``fields``: (presence, its decay, arrest memory, its decay, arrest risk added
+    around an arrest). ``dealers``: (status, until, node, crew); ``on_shift`` per dealer.
+    ``courts``: (arrest probability per unit in range, weekly capacity, custody steps,
+    sentence steps); ``used``: cases taken this week.
     """
-    unit_node, on_units, effect, sight_ptr, sight_idx, arrest_ptr, arrest_idx, posts_at, \
-        step_hours = units
+    unit_node, sight_ptr, sight_idx, arrest_ptr, arrest_idx, posts_at, step_hours = units
     presence, decay_risk, arrest_memory, decay_arrest, arrest_risk = fields
-    status, until, node, crew, on_shift = dealers
-    arrest_prob, capacity, used, custody, sentence = courts
+    status, until, node, crew = dealers
+    arrest_prob, capacity, custody, sentence = courts
 
     for k in range(on_units.shape[0]):
         unit_node[on_units[k]] = posts[k]

@@ -1,6 +1,6 @@
 """The users' phase of a step as one compiled kernel (`users_step`).
 
-It runs the rules of docs/ODD.md 7.13-7.16 in the order `BrusselsMarketModel` defines them:
+It runs the rules of docs/ODD.md 7.13-7.18 in the order `BrusselsMarketModel` defines them:
 treatments end (relapse or recovery), lingering ends and cravings start (`kernels.scan_users`),
 searchers arrive and buy at the busiest site in reach (`kernels.busiest_sites`,
 `kernels.purchases`), buyers use in a consumption room (`room_admissions`), in public or at
@@ -89,30 +89,34 @@ def room_admissions(h: np.ndarray, sites: np.ndarray, willing: np.ndarray, open_
 
 @njit(cache=True, error_model="numpy")
 def users_step(t: int, h: np.ndarray, users: tuple, states: tuple, police: tuple,
-               market: tuple, rooms: tuple, search: tuple, ev: tuple, rec: tuple) -> np.ndarray:
+               market: tuple, selling: np.ndarray, seller_nodes: np.ndarray,
+               public_cut: np.ndarray, rooms: tuple, open_now: np.ndarray, search: tuple,
+               rate: float, markets: np.ndarray, strength: np.ndarray, ev: tuple, rec: tuple
+               ) -> np.ndarray:
     """One step of the users' rules, in place; returns the sites of this step's sales.
 
     ``users``: (status, until, ready, arrive, node, home, target, known, attempts,
     referred_until). ``states``: (idle, searching, lingering, treatment, recovered).
     ``police``: (sight indptr, sight indices, arrest indptr, arrest indices, units posted per
-    node, avoid police). ``market``: (selling dealers, their nodes, sellers-per-node scratch,
-    purchase ball padded, market ball padded, sales, unserved, demand near, sales weight,
-    unserved weight, public-use probability, security-by-design nuisance cut per node (empty:
-    none), linger steps, minimum gap steps). ``rooms``: (open now per room, network distance
-    (rooms, nodes), hourly capacity, used this hour, room nodes, room-use probability,
-    referred probability, reach m). ``search``: (relapse probability, craving probability this
-    step, loyalty, market nodes, market strength, x32, y32, search radius (float32), distance
-    decay (float32), max attempts, retry steps, node x, node y, circuity, walk m/step,
-    transit m/step, transit above m).
+    node, avoid police). ``market``: (sellers-per-node scratch, purchase ball padded, market
+    ball padded, sales, unserved, demand near, sales weight, unserved weight, public-use
+    probability, linger steps, minimum gap steps). ``selling``/``seller_nodes``: the dealers
+    selling now and their nodes; ``public_cut``: security-by-design nuisance cut per node
+    (empty: none). ``rooms``: (network distance (rooms, nodes), hourly capacity, used this
+    hour, room nodes, room-use probability, referred probability, reach m); ``open_now`` per
+    room. ``search``: (relapse probability, loyalty, x32, y32, search radius (float32),
+    distance decay (float32), max attempts, retry steps, node x, node y, circuity, walk
+    m/step, transit m/step, transit above m); ``rate``: the probability an idle user craves
+    now; ``markets``/``strength``: the word-of-mouth market list.
     """
     status, until, ready, arrive, node, home, target, known, attempts, referred = users
     idle, searching, lingering, treatment, recovered = states
     sight_ptr, sight_idx, arrest_ptr, arrest_idx, posts_at, avoid_police = police
-    (selling, seller_nodes, sellers_at, purchase_padded, market_padded, sales, unserved,
-     demand_near, sales_w, unserved_w, public_prob, public_cut, linger, min_gap) = market
-    open_now, room_dist, capacity, used, room_node, p_room, p_room_referred, reach_m = rooms
-    (relapse_prob, rate, loyalty, markets, strength, x32, y32, radius32, decay32,
-     max_attempts, retry, node_x, node_y, circuity, walk_m, transit_m, transit_above_m) = search
+    (sellers_at, purchase_padded, market_padded, sales, unserved, demand_near, sales_w,
+     unserved_w, public_prob, linger, min_gap) = market
+    room_dist, capacity, used, room_node, p_room, p_room_referred, reach_m = rooms
+    (relapse_prob, loyalty, x32, y32, radius32, decay32, max_attempts, retry, node_x, node_y,
+     circuity, walk_m, transit_m, transit_above_m) = search
 
     # treatments end: relapse (idle, craving again) or recovery
     done = where_equal_due(status, treatment, until, t)
