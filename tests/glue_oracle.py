@@ -25,7 +25,7 @@ from brusim.model import kernels as kn
 from brusim.model import users as us
 from brusim.model.events import EventType
 from brusim.model.model import BrusselsMarketModel
-from brusim.model.outreach import Rooms, covered_nodes
+from brusim.model.outreach import Rooms
 from brusim.model.recorder import METRICS, Recorder
 from brusim.model.spatial import Ball
 
@@ -44,6 +44,15 @@ def cover_at(nodes: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
     for k in range(nodes.shape[0]):
         out[k] = kn.posts_within(nodes[k], indptr, indices, posts_at, False)
     return out
+
+
+def covered_nodes(worker_nodes: np.ndarray, contact_ball: Ball, n_nodes: int) -> np.ndarray:
+    """Mask of the nodes within the contact radius of at least one worker (the removed
+    ``outreach.covered_nodes``)."""
+    covered = np.zeros(n_nodes, bool)
+    nb, _ = contact_ball.gather(worker_nodes)
+    covered[nb] = True
+    return covered
 
 
 def outreach_contacts(

@@ -28,15 +28,16 @@ from brusim.model import users as us
 from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model.clock import Clock
 from brusim.model.events import EventLog, EventType
-from brusim.model.outreach import (
-    Rooms,
-    covered_nodes,
-    init_outreach,
-)
+from brusim.model.outreach import Rooms, init_outreach
 from brusim.model.recorder import Recorder
 from brusim.model.spatial import Ball, node_xy32
 from brusim.model.step_dealers import dealers_step
-from brusim.model.step_outreach import outreach_hits, outreach_outcomes, violence_step
+from brusim.model.step_outreach import (
+    move_workers,
+    outreach_outcomes,
+    outreach_step,
+    violence_step,
+)
 from brusim.model.step_police import police_step
 from brusim.model.step_users import users_step
 
@@ -739,38 +740,38 @@ class BrusselsMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ outreach
     def _step_outreach(self, t: int, new_hour: bool) -> None:
-        """Workers move within their hotspot hourly and, on shift, contact users nearby."""
-        o, beh, rng = self.outreach, self.cfg.behaviour.outreach, self.streams["outreach"]
+        """Workers move within their hotspot hourly and, on shift, contact users nearby
+        (`step_outreach.move_workers`, `outreach_step`)."""
+        o = self.outreach
         if len(o) == 0:
             return
         on_shift = self._outreach_shift[t % self.durations.per_week]
-        o.on_shift[:] = on_shift
+        if o.on_shift[0] != on_shift:
+            o.on_shift[:] = on_shift
+        h = self._rng_handle("outreach")
         if new_hour:
             hs = self.smap.hotspots
-            starts = hs.catchment_indptr[o.hotspot]
-            counts = hs.catchment_indptr[o.hotspot + 1] - starts
-            o.node[:] = hs.catchment_indices[starts + (rng.random(len(o)) * counts).astype(int)]
-            self._outreach_covered = None
+            if self._outreach_covered is None:
+                self._outreach_covered = np.zeros(self.smap.n_nodes, bool)
+            move_workers(h, o.node, o.hotspot, hs.catchment_indptr, hs.catchment_indices,
+                         self.ball_contact.indptr, self.ball_contact.indices,
+                         self._outreach_covered)
         if not on_shift:
             return
-        if self._outreach_covered is None:  # workers stay put within the hour
-            self._outreach_covered = covered_nodes(o.node, self.ball_contact, self.smap.n_nodes)
-        u = self.users
-        h = self._rng_handle("outreach")
-        present, hit = outreach_hits(h, u.status, u.node, self._outreach_covered, us.SEARCHING,
-                                     us.LINGERING, float(beh.contact_prob))
+        beh, u = self.cfg.behaviour.outreach, self.users
+        users = (u.status, u.until, u.node, u.home, u.referred_until)
+        params = (self.durations.referral, float(beh.treatment_prob), float(beh.treatment_weeks),
+                  self.clock.steps_per_week, us.TREATMENT)
         cap = int(beh.max_contacts_per_step) * len(o)
-        if len(hit) > cap:  # rare: numpy's choice without replacement, from the same stream
-            hit = np.sort(rng.choice(hit, size=cap, replace=False))
-        if len(hit) == 0:
-            return
-        events = self.events.sink(2 * len(hit))
-        outreach_outcomes(t, h, present[hit],
-                          (u.status, u.until, u.node, u.home, u.referred_until),
-                          (self.durations.referral, float(beh.treatment_prob),
-                           float(beh.treatment_weeks), self.clock.steps_per_week, us.TREATMENT),
-                          events, self.recorder.sink())
+        present, hit = outreach_step(t, h, self._outreach_covered, cap, float(beh.contact_prob),
+                                     us.SEARCHING, us.LINGERING, users, params,
+                                     self.events.sink(2 * cap), self.recorder.sink())
         self.events.commit()
+        if len(hit):  # more contacts than the cap: keep a random ``cap`` (numpy's choice)
+            hit = np.sort(self.streams["outreach"].choice(hit, size=cap, replace=False))
+            outreach_outcomes(t, h, present[hit], users, params, self.events.sink(2 * cap),
+                              self.recorder.sink())
+            self.events.commit()
 
     # ------------------------------------------------------------------ violence
     def _violence(self, t: int, hour: float) -> None:

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brusim.model.spatial import Ball
-
 
 @dataclass
 class OutreachState:
@@ -29,14 +27,6 @@ def init_outreach(smap, n: int, hotspot_ids: list[str]) -> OutreachState:
     return OutreachState(hotspot, node, np.zeros(n, bool))
 
 
-def covered_nodes(worker_nodes: np.ndarray, contact_ball: Ball, n_nodes: int) -> np.ndarray:
-    """Mask of the nodes within the contact radius of at least one worker."""
-    covered = np.zeros(n_nodes, bool)
-    nb, _ = contact_ball.gather(worker_nodes)
-    covered[nb] = True
-    return covered
-
-
 @dataclass
 class Rooms:
     """Consumption rooms: which are open when, their capacity and their network distances."""
@@ -49,4 +39,3 @@ class Rooms:
     capacity: np.ndarray  # per hour
     from_step: np.ndarray
     used_this_hour: np.ndarray
-

@@ -1,8 +1,9 @@
 """Event rows and recorder sums written from inside compiled kernels.
 
-A fused phase kernel (`brusim.model.step_users`, `step_dealers`, `step_police`, `step_outreach`) writes its events and metric sums itself, in the
-order the per-rule Python code used to (`EventLog.add`, `Recorder.add`), instead of returning
-arrays for Python to pass on. It gets:
+A fused phase kernel (`brusim.model.step_users`, `step_dealers`, `step_police`,
+`step_outreach`) writes its events and metric sums itself, in the order the per-rule Python code
+used to (`EventLog.add`, `Recorder.add`), instead of returning arrays for Python to pass on.
+It gets:
 
 - an **event sink** from `EventLog.sink`: the log's column buffers (step, type, node, agent,
   other), its per-type counts and a one-element cursor (the next free row), with room reserved

@@ -1,8 +1,9 @@
 """Outreach contacts and violence of a step as compiled kernels (docs/ODD.md 7.19-7.20).
 
-`outreach_hits` and `outreach_outcomes`: users present (searching or lingering) within the
-contact radius of a worker on shift are contacted with a probability, referred (more willing to
-use a room) and may enter treatment. `violence_step`: cells where sellers of two or more crews stand may see an incident.
+`move_workers`, `outreach_step` (`outreach_hits`, `outreach_outcomes`): workers move within their
+hotspot hourly; users present (searching or lingering) within the contact radius of a worker on
+shift are contacted with a probability, referred (more willing to use a room) and may enter
+treatment. `violence_step`: cells where sellers of two or more crews stand may see an incident.
 Random numbers come from the outreach and violence streams (`brusim.model.bitgen`) in the
 order and number the Python code drew them before it was fused; events and metrics go straight
 to the sinks (`brusim.model.sinks`).
@@ -22,11 +23,27 @@ M_VIOLENT_INCIDENTS, M_OUTREACH_CONTACTS, M_TREATMENT_ENTRIES = 5, 10, 11  # rec
 
 
 @njit(cache=True, error_model="numpy")
+def move_workers(h: np.ndarray, node: np.ndarray, hotspot: np.ndarray, indptr: np.ndarray,
+                 indices: np.ndarray, ball_indptr: np.ndarray, ball_indices: np.ndarray,
+                 covered: np.ndarray) -> None:
+    """Each worker moves to a uniform node of its hotspot's catchment (CSR ``indptr``,
+    ``indices``), one draw per worker in order; ``covered`` becomes the mask of the nodes
+    within the contact ball of some worker."""
+    for k in range(node.shape[0]):
+        lo = indptr[hotspot[k]]
+        node[k] = indices[lo + np.int64(bg.random(h) * (indptr[hotspot[k] + 1] - lo))]
+    covered[:] = False
+    for k in range(node.shape[0]):
+        for j in range(ball_indptr[node[k]], ball_indptr[node[k] + 1]):
+            covered[ball_indices[j]] = True
+
+
+@njit(cache=True, error_model="numpy")
 def outreach_hits(h: np.ndarray, status: np.ndarray, node: np.ndarray, covered: np.ndarray,
                   searching: int, lingering: int, contact_prob: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Users present (searching or lingering, in index order) and the positions among them of
-    those contacted: each present user at a ``covered`` node (`outreach.covered_nodes`) with
+    those contacted: each present user at a ``covered`` node (`move_workers`) with
     probability ``contact_prob`` (`outreach.outreach_contacts` before the per-worker cap)."""
     n_present = 0
     for i in range(status.shape[0]):
@@ -80,6 +97,22 @@ def outreach_outcomes(t: int, h: np.ndarray, met: np.ndarray, users: tuple, para
         status[i] = treatment
         until[i] = t + np.int64(weeks * steps_per_week) + 1
         node[i] = home[i]
+
+
+@njit(cache=True, error_model="numpy")
+def outreach_step(t: int, h: np.ndarray, covered: np.ndarray, cap: int, contact_prob: float,
+                  searching: int, lingering: int, users: tuple, params: tuple, ev: tuple,
+                  rec: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """`outreach_hits`, then `outreach_outcomes` for the users hit when they are at most
+    ``cap``. Returns empty arrays when done, else (present, hit) for the caller to draw the
+    ``cap`` users kept (numpy's ``Generator.choice``) and call `outreach_outcomes` itself."""
+    status, until, node, home, referred_until = users
+    present, hit = outreach_hits(h, status, node, covered, searching, lingering, contact_prob)
+    if hit.shape[0] > cap:
+        return present, hit
+    if hit.shape[0]:
+        outreach_outcomes(t, h, present[hit], users, params, ev, rec)
+    return present[:0], hit[:0]
 
 
 @njit(cache=True, error_model="numpy")

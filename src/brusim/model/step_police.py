@@ -4,7 +4,7 @@ The hourly part (who is on duty, the strategy's focus plan, patrol posts drawn f
 stays in Python (`BrusselsMarketModel._step_police`). Each step, units take this step's posts,
 the remembered exposures decay and take the police seen now (`kernels.police_exposure`), then
 units arrest sellers within range and courts prosecute up to their weekly capacity (docs/ODD.md
-7.6-7.8). Random numbers come from the police stream (`brusim.model.bitgen`) in the order and
+7.6-7.7). Random numbers come from the police stream (`brusim.model.bitgen`) in the order and
 number the Python code drew them before it was fused; events and metrics go straight to the
 sinks (`brusim.model.sinks`).
 """
