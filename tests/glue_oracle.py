@@ -351,7 +351,7 @@ class GlueModel(BrusselsMarketModel):
         if len(buyers):
             self.events.add(t, EventType.TRANSACTION, sites, buyers, dealer)
             self.recorder.add("transactions", sites)
-            self._sold_since.append(sites)
+            kn.mark_sold(sites, *self._sold)
             if in_room is not None and in_room.any():
                 rn = self.rooms.node[room[in_room]]
                 self.events.add(t, EventType.ROOM_ENTRY, rn, buyers[in_room], room[in_room])

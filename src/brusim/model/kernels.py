@@ -601,3 +601,38 @@ def draw_patrol_posts(h: np.ndarray, posts: np.ndarray, cols: np.ndarray, group:
                 else:
                     hi = mid
             posts[r, cols[k]] = nodes[min(lo, end[g] - 1)]
+
+
+@njit(cache=True, error_model="numpy")
+def mark_sold(sites: np.ndarray, mask: np.ndarray, marked: np.ndarray, count: np.ndarray
+              ) -> None:
+    """Note the nodes in ``sites`` as sold at since the last market-list refresh: ``mask`` per
+    node, and the ``count[0]`` distinct nodes so far in ``marked``."""
+    for s in sites:
+        if not mask[s]:
+            mask[s] = True
+            marked[count[0]] = s
+            count[0] += 1
+
+
+@njit(cache=True, error_model="numpy")
+def market_candidates(market_nodes: np.ndarray, mask: np.ndarray, marked: np.ndarray,
+                      count: np.ndarray) -> np.ndarray:
+    """The current market list and the nodes sold at since the last refresh (`mark_sold`),
+    sorted and without repeats (``np.unique`` of both); clears the marks."""
+    for s in market_nodes:
+        if not mask[s]:
+            mask[s] = True
+            marked[count[0]] = s
+            count[0] += 1
+    out = np.sort(marked[: count[0]])
+    clear_marks(mask, marked, count)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def clear_marks(mask: np.ndarray, marked: np.ndarray, count: np.ndarray) -> None:
+    """Forget the nodes noted by `mark_sold`."""
+    for k in range(count[0]):
+        mask[marked[k]] = False
+    count[0] = 0

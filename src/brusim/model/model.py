@@ -213,7 +213,8 @@ class BrusselsMarketModel(mesa.Model):
         self._outreach_covered: np.ndarray | None = None
         self._outreach_shift = self._outreach_shift_table()
         self._room_hours = self._room_hours_table()
-        self._sold_since: list[np.ndarray] = []  # sale sites since the market list refresh
+        # nodes sold at since the market list refresh (kernels.mark_sold): mask, nodes, count
+        self._sold = (np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(1, np.int64))
         self._refresh_demand_near()
         self._rng_handles: dict[str, np.ndarray] = {}
         self._kernel_args: dict[str, tuple] = {}
@@ -361,10 +362,10 @@ class BrusselsMarketModel(mesa.Model):
         (recomputed from every node once a day)."""
         if t % self.durations.per_day == 0:
             self.market_nodes, self.market_strength = self._markets()
+            kn.clear_marks(*self._sold)
         else:
-            candidates = np.unique(np.concatenate([self.market_nodes, *self._sold_since]))
+            candidates = kn.market_candidates(self.market_nodes, *self._sold)
             self.market_nodes, self.market_strength = self._markets(candidates)
-        self._sold_since = []
 
     def _make_agents(self) -> None:
         for i in range(len(self.dealers)):
@@ -727,16 +728,14 @@ class BrusselsMarketModel(mesa.Model):
         failed searchers set out: one compiled kernel (`step_users.users_step`)."""
         fixed = self._fixed_args("users")
         sbd_on = t >= self.intervention_step and self._any_sbd
-        sites = users_step(
+        users_step(
             t, self._rng_handle("users"), *fixed[:4],
             self._selling, self._seller_nodes, self._sbd_nuisance_nodes if sbd_on else _NO_CUT,
             fixed[4], self._room_hours[t % self.durations.per_day] & (t >= self.rooms.from_step),
             fixed[5], self.clock.demand_factor(t) / self.durations.purchase_interval,
-            self.market_nodes, self.market_strength,
+            self.market_nodes, self.market_strength, self._sold,
             self.events.sink(3 * len(self.users)), fixed[6])
         self.events.commit()
-        if len(sites):
-            self._sold_since.append(sites)
 
     # ------------------------------------------------------------------ outreach
     def _step_outreach(self, t: int, new_hour: bool) -> None:

@@ -10,6 +10,10 @@ It gets:
   for the rows the phase can write; `EventLog.commit` takes the cursor back;
 - a **recorder sink** from `Recorder.sink`: the per-signature totals, each node's signature
   and this step's region-wide totals.
+
+Callers pass event types and metric indices as ``np.int64`` constants: numba compiles a
+function once per *value* of a plain ``int`` constant argument (a literal type), which made
+`emit` and `record` compile a dozen times each (~17 s of a first run's compilation).
 """
 
 from __future__ import annotations

@@ -18,9 +18,16 @@ from brusim.model import bitgen as bg
 from brusim.model.kernels import decide_sites, sellers_acting, where_active_on_shift
 from brusim.model.sinks import emit, record
 
-ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = 0, 1, 2, 3, 4  # brusim.model.dealers
-EV_RELEASE, EV_DEALER_MOVE, EV_DEALER_LIE_LOW = 5, 10, 11  # brusim.model.events.EventType
-M_DEALERS_ACTIVE, M_DEALER_HOURS, M_RELEASES = 0, 1, 7  # brusim.model.recorder.INDEX
+# np.int64, not int: a literal int argument compiles a callee once per value (sinks.py)
+# brusim.model.dealers
+ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = (
+    np.int64(0), np.int64(1), np.int64(2), np.int64(3), np.int64(4))
+# brusim.model.events.EventType
+EV_RELEASE, EV_DEALER_MOVE, EV_DEALER_LIE_LOW = (
+    np.int64(5), np.int64(10), np.int64(11))
+# brusim.model.recorder.INDEX
+M_DEALERS_ACTIVE, M_DEALER_HOURS, M_RELEASES = (
+    np.int64(0), np.int64(1), np.int64(7))
 
 
 @njit(cache=True, error_model="numpy")

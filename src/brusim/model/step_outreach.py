@@ -18,8 +18,13 @@ from brusim.model import bitgen as bg
 from brusim.model.kernels import violence_odds
 from brusim.model.sinks import emit, record
 
-EV_VIOLENT_INCIDENT, EV_OUTREACH_CONTACT, EV_TREATMENT_ENTRY = 3, 7, 8  # events.EventType
-M_VIOLENT_INCIDENTS, M_OUTREACH_CONTACTS, M_TREATMENT_ENTRIES = 5, 10, 11  # recorder.INDEX
+# np.int64, not int: a literal int argument compiles a callee once per value (sinks.py)
+# events.EventType
+EV_VIOLENT_INCIDENT, EV_OUTREACH_CONTACT, EV_TREATMENT_ENTRY = (
+    np.int64(3), np.int64(7), np.int64(8))
+# recorder.INDEX
+M_VIOLENT_INCIDENTS, M_OUTREACH_CONTACTS, M_TREATMENT_ENTRIES = (
+    np.int64(5), np.int64(10), np.int64(11))
 
 
 @njit(cache=True, error_model="numpy")

@@ -18,9 +18,12 @@ from brusim.model import bitgen as bg
 from brusim.model.kernels import police_exposure, posts_within, where_active_on_shift
 from brusim.model.sinks import emit, record
 
-ACTIVE, CUSTODY, PRISON = 0, 2, 3  # brusim.model.dealers
-EV_ARREST, EV_PROSECUTION = 4, 6  # brusim.model.events.EventType
-M_ARRESTS, M_PROSECUTIONS, M_POLICE_HOURS = 6, 8, 9  # brusim.model.recorder.INDEX
+# np.int64, not int: a literal int argument compiles a callee once per value (sinks.py)
+ACTIVE, CUSTODY, PRISON = np.int64(0), np.int64(2), np.int64(3)  # brusim.model.dealers
+EV_ARREST, EV_PROSECUTION = np.int64(4), np.int64(6)  # brusim.model.events.EventType
+# brusim.model.recorder.INDEX
+M_ARRESTS, M_PROSECUTIONS, M_POLICE_HOURS = (
+    np.int64(6), np.int64(8), np.int64(9))
 
 
 @njit(cache=True, error_model="numpy")

@@ -19,6 +19,7 @@ from numba import njit
 from brusim.model import bitgen as bg
 from brusim.model.kernels import (
     busiest_sites,
+    mark_sold,
     pick_markets,
     purchases,
     scan_users,
@@ -27,9 +28,12 @@ from brusim.model.kernels import (
 )
 from brusim.model.sinks import emit, record
 
+# np.int64, not int: a literal int argument compiles a callee once per value (sinks.py)
 # event types and recorder metrics (brusim.model.events.EventType, brusim.model.recorder.INDEX)
-EV_TRANSACTION, EV_PUBLIC_USE, EV_ROOM_ENTRY, EV_UNSERVED_SEARCH = 0, 1, 2, 9
-M_TRANSACTIONS, M_PUBLIC_USE, M_ROOM_ENTRIES, M_UNSERVED, M_SEARCHING = 2, 3, 4, 12, 13
+EV_TRANSACTION, EV_PUBLIC_USE, EV_ROOM_ENTRY, EV_UNSERVED_SEARCH = (
+    np.int64(0), np.int64(1), np.int64(2), np.int64(9))
+M_TRANSACTIONS, M_PUBLIC_USE, M_ROOM_ENTRIES, M_UNSERVED, M_SEARCHING = (
+    np.int64(2), np.int64(3), np.int64(4), np.int64(12), np.int64(13))
 
 
 @njit(cache=True, error_model="numpy")
@@ -91,9 +95,10 @@ def room_admissions(h: np.ndarray, sites: np.ndarray, willing: np.ndarray, open_
 def users_step(t: int, h: np.ndarray, users: tuple, states: tuple, police: tuple,
                market: tuple, selling: np.ndarray, seller_nodes: np.ndarray,
                public_cut: np.ndarray, rooms: tuple, open_now: np.ndarray, search: tuple,
-               rate: float, markets: np.ndarray, strength: np.ndarray, ev: tuple, rec: tuple
-               ) -> np.ndarray:
-    """One step of the users' rules, in place; returns the sites of this step's sales.
+               rate: float, markets: np.ndarray, strength: np.ndarray, sold: tuple, ev: tuple,
+               rec: tuple) -> None:
+    """One step of the users' rules, in place; the sites of this step's sales are noted in
+    ``sold`` (`kernels.mark_sold`: mask, marked nodes, count) for the hourly market list.
 
     ``users``: (status, until, ready, arrive, node, home, target, known, attempts,
     referred_until). ``states``: (idle, searching, lingering, treatment, recovered).
@@ -234,4 +239,4 @@ def users_step(t: int, h: np.ndarray, users: tuple, states: tuple, police: tuple
             out[j] = node[i]
             j += 1
     record(rec, M_SEARCHING, out, 1.0)
-    return sites
+    mark_sold(sites, *sold)
