@@ -1,6 +1,6 @@
 """Run every brusim benchmark, each case in a fresh process, and print one table.
 
-    python3 benchmarks/run_all.py            # full: 26-week runs (about 10 minutes)
+    python3 benchmarks/run_all.py            # full: 26-week runs (about 5 minutes)
     python3 benchmarks/run_all.py --quick    # 1-week runs, 1-day reference: a smoke test
 
 Needs the Brussels GraphML: ``$BRUSIM_MAP``, ``--map PATH`` or the shared copy beside the
@@ -19,6 +19,8 @@ Cases:
   (``NUMBA_CACHE_DIR``), so the compiled kernels (brusim.model.kernels) are compiled in the run,
   as on a fresh install. Every other case runs after a warm-up run that fills the cache.
 - ``steps default``: the product's step loop alone (map and model construction excluded).
+- ``run default`` and ``steps default`` run ``--repeats`` times (default 3; these VMs vary by
+  ±20% between identical runs): the table shows the median run, and the details list all.
 - ``map compile`` / ``map load``: compile the GraphML into an empty cache; load it from the
   cache in a fresh process (first load, and best of 5).
 - ``product 1 week`` / ``reference 1 week``: the step loops of the product and of the per-agent
@@ -39,6 +41,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,6 +162,15 @@ def speed_case(name: str, what: str, impl: str, weeks: float, env: dict, out: Pa
                {"build_s": round(r["build_s"], 2), "ms_per_step": round(r["ms_per_step"], 3)})
 
 
+def median_of(repeats: int, make: Callable[[], Row]) -> Row:
+    """Run a case ``repeats`` times; the run with the median timed seconds, all of them noted."""
+    runs = sorted((make() for _ in range(max(repeats, 1))), key=lambda r: r.timed_s)
+    row = runs[len(runs) // 2]
+    if len(runs) > 1:
+        row.extra["repeats_timed_s"] = [round(r.timed_s, 2) for r in runs]
+    return row
+
+
 def map_cases(env: dict, out: Path) -> list[Row]:
     """Compile the GraphML into an empty cache; load it from the (warmed) cache."""
     script = [sys.executable, str(HERE / "map_load.py")]
@@ -274,6 +286,8 @@ def main() -> None:
                         help="short horizons (1 week; product vs reference 1 day): a smoke test")
     parser.add_argument("--map", help="Brussels GraphML (default: $BRUSIM_MAP)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of `run default` and `steps default` (median shown)")
     args = parser.parse_args()
 
     env = dict(os.environ, BRUSIM_MAP=str(map_path(args.map)))
@@ -290,12 +304,13 @@ def main() -> None:
     rows: list[Row] = []
     for make in (
         lambda: map_cases(env, out),
-        lambda: [run_case("run default", "`brusim run`, default scenario", weeks, 1, env, out)],
+        lambda: [median_of(args.repeats, lambda: run_case(
+            "run default", "`brusim run`, default scenario", weeks, 1, env, out))],
         lambda: [run_case("run default, first on a machine",
                           "`brusim run`, kernels compiled in the run (empty numba cache)",
                           weeks, 1, env, out)],
-        lambda: [speed_case("steps default", "product step loop, default", "product", weeks,
-                            env, out)],
+        lambda: [median_of(args.repeats, lambda: speed_case(
+            "steps default", "product step loop, default", "product", weeks, env, out))],
         lambda: [run_case("run 10x population", "`brusim run`, every agent count ×10",
                           weeks, 10, env, out)],
         lambda: [speed_case("ratio: product", "product step loop (vs the reference)",
@@ -306,8 +321,10 @@ def main() -> None:
         new = make()
         rows += new
         for r in new:
+            runs = r.extra.get("repeats_timed_s")
             print(f"  {r.case}: {fmt(r.wall_s)} s wall, {fmt(r.timed_s, 3)} s timed, "
-                  f"{fmt(r.peak_rss_mib, 0)} MiB", flush=True)
+                  f"{fmt(r.peak_rss_mib, 0)} MiB" + (f" (median of {runs})" if runs else ""),
+                  flush=True)
     by_case = {r.case: r for r in rows}
     ratio = (by_case["ratio: product"].agent_steps_per_s
              / by_case["ratio: reference"].agent_steps_per_s)

@@ -179,7 +179,7 @@ class RunConfig:
     figures: bool = True
     record_every_steps: int = 4
     progress: bool = True
-    checkpoint_every_days: float = 7.0
+    checkpoint_every_days: float = 28.0
 
 
 @dataclass
