@@ -1,11 +1,13 @@
-"""Compiled loops (numba) for the step's measured hot spots.
+"""Compiled loops (numba), one per rule of the step.
 
 Why numba here: a step touches a few dozen to a few hundred agents, so the vectorised numpy code
 spent most of its time in per-call overhead (hundreds of small array operations per step, ~5-20
 µs each; see docs/performance.md for the profile), not in arithmetic. Each kernel below fuses
-one rule's array operations into a single loop over the agents concerned. They take and return
-plain arrays; random numbers are drawn by the caller with numpy (the same draws, in the same
-order, as the numpy code they replaced), so a kernel changes speed, not results: each is checked
+one rule's array operations into a single loop over the agents concerned; the phase kernels
+(`brusim.model.step_police`, `step_dealers`, `step_users`, `step_outreach`) call them in the
+step's order. They take and return plain arrays, with their random numbers drawn by the caller
+(the same draws, in the same order, as the numpy code they replaced; `draw_patrol_posts` draws
+its own through `brusim.model.bitgen`), so a kernel changes speed, not results: each is checked
 for exact equality against a port of that numpy code in tests/test_kernels.py. One known
 difference: straight-line distances are ``np.hypot`` values, where the numpy code took the
 absolute value of complex coordinates (numpy's SIMD routine rounds 1-2 ulp differently on about
@@ -14,7 +16,8 @@ resolve differently. The default 26-week run and four scenario fingerprints gave
 outputs before and after (docs/performance.md).
 
 Compiled code is cached on disk (``cache=True``, in ``__pycache__`` beside this file, or in
-NUMBA_CACHE_DIR), so only the first run on a machine pays the compilation (a few seconds).
+NUMBA_CACHE_DIR), so only the first run on a machine pays the compilation (about 40 s for all
+the step's kernels on a 2-core machine).
 """
 
 from __future__ import annotations
