@@ -623,11 +623,7 @@ def market_candidates(market_nodes: np.ndarray, mask: np.ndarray, marked: np.nda
                       count: np.ndarray) -> np.ndarray:
     """The current market list and the nodes sold at since the last refresh (`mark_sold`),
     sorted and without repeats (``np.unique`` of both); clears the marks."""
-    for s in market_nodes:
-        if not mask[s]:
-            mask[s] = True
-            marked[count[0]] = s
-            count[0] += 1
+    mark_sold(market_nodes, mask, marked, count)
     out = np.sort(marked[: count[0]])
     clear_marks(mask, marked, count)
     return out

@@ -251,6 +251,12 @@ class BrusselsMarketModel(mesa.Model):
              *us.speeds_m_per_step(beh, self.clock.step_minutes), float(beh.transit_above_m)),
             self.recorder.sink())
 
+    def _outreach_args(self) -> tuple:
+        u, beh = self.users, self.cfg.behaviour.outreach
+        return ((u.status, u.until, u.node, u.home, u.referred_until),
+                (self.durations.referral, float(beh.treatment_prob),
+                 float(beh.treatment_weeks), self.clock.steps_per_week, us.TREATMENT))
+
     def _rng_handle(self, stream: str) -> np.ndarray:
         """`bitgen.handle` of a random stream, for kernels that draw from it themselves."""
         h = self._rng_handles.get(stream)
@@ -757,10 +763,8 @@ class BrusselsMarketModel(mesa.Model):
                          self._outreach_covered)
         if not on_shift:
             return
-        beh, u = self.cfg.behaviour.outreach, self.users
-        users = (u.status, u.until, u.node, u.home, u.referred_until)
-        params = (self.durations.referral, float(beh.treatment_prob), float(beh.treatment_weeks),
-                  self.clock.steps_per_week, us.TREATMENT)
+        beh = self.cfg.behaviour.outreach
+        users, params = self._fixed_args("outreach")
         cap = int(beh.max_contacts_per_step) * len(o)
         present, hit = outreach_step(t, h, self._outreach_covered, cap, float(beh.contact_prob),
                                      us.SEARCHING, us.LINGERING, users, params,

@@ -36,25 +36,19 @@ def _transitions(t: int, status: np.ndarray, until: np.ndarray, node: np.ndarray
     """Timed statuses that end now: lying low and custody back to active, prison to the
     reserve. Returns whether any status changed."""
     changed = False
+    released = np.empty(status.shape[0], np.int64)  # custody ends, in index order
     n_released = 0
     for i in range(status.shape[0]):
         s = status[i]
         if LYING_LOW <= s <= PRISON and until[i] <= t:  # the timed statuses
             changed = True
-            n_released += s == CUSTODY
-            status[i] = RESERVE if s == PRISON else ACTIVE
             if s == CUSTODY:
-                status[i] = -1 - CUSTODY  # marked until the events are written
+                released[n_released] = i
+                n_released += 1
+            status[i] = RESERVE if s == PRISON else ACTIVE
     if n_released:
-        released = np.empty(n_released, np.int64)
-        at = np.empty(n_released, np.int64)
-        j = 0
-        for i in range(status.shape[0]):
-            if status[i] == -1 - CUSTODY:
-                status[i] = ACTIVE
-                released[j] = i
-                at[j] = node[i]
-                j += 1
+        released = released[:n_released]
+        at = node[released]
         emit(ev, t, EV_RELEASE, at, released, np.zeros(0, np.int64))
         record(rec, M_RELEASES, at, 1.0)
     return changed
