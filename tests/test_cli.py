@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -59,3 +60,84 @@ def test_map_error_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("brusim: error: map file not found")
     assert "Traceback" not in proc.stderr
+
+
+def test_version():
+    proc = brusim("--version")
+    assert proc.returncode == 0
+    from brusim import __version__
+
+    assert proc.stdout.strip() == f"brusim {__version__}"
+
+
+def test_help_texts_keep_square_brackets_and_one_config_option_spelling():
+    proc = brusim("compare", "--help")
+    assert "scenarios=[baseline,midi_plan]" in proc.stdout
+    for command in (["run"], ["compare"], ["validate"], ["calibrate"], ["dashboard"],
+                    ["sensitivity"], ["map", "info"], ["map", "plot"]):
+        text = brusim(*command, "--help").stdout
+        assert "-c, --config-name" in text and "--config-dir" in text, command
+
+
+def test_unknown_key_in_run_is_one_line_with_a_suggestion(tmp_path):
+    proc = brusim("run", "-c", "synthetic", "police.arest_prob=0.1", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "unknown setting 'police.arest_prob'" in proc.stderr
+    assert "did you mean police.arrest_prob" in proc.stderr
+    assert not (tmp_path / "results").exists()  # refused before any folder was made
+    bad = brusim("run", "-c", "synthetic", "weeks=abc", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "weeks=abc" in bad.stderr
+
+
+def test_a_scenario_in_the_working_folders_configs_is_found(tmp_path):
+    (tmp_path / "configs" / "scenario").mkdir(parents=True)
+    (tmp_path / "configs" / "scenario" / "my_plan.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - baseline\n  - _self_\nscenario:\n  name: my_plan\n"
+        "police:\n  arrest_prob: 0.02\n")
+    out = tmp_path / "run"
+    proc = brusim("run", "-c", "synthetic", "scenario=my_plan", "weeks=0.1",
+                  f"run.output_dir={out}", "run.progress=false", "run.figures=false",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (out / "config.yaml").read_text()
+    assert "name: my_plan" in text and "arrest_prob: 0.02" in text
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    proc = brusim("run", "-c", "synthetic", "--config-dir", str(tmp_path / "configs"),
+                  "scenario=my_plan", "weeks=0.1", f"run.output_dir={other / 'run'}",
+                  "run.progress=false", "run.figures=false", cwd=other)
+    assert proc.returncode == 0, proc.stderr
+    missing = brusim("map", "info", "-c", "synthetic", "--config-dir", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "does not exist" in missing.stderr
+
+
+def test_output_folders_are_absolute_before_work_is_handed_out(tmp_path):
+    """A relative run folder or sweep folder becomes an absolute path against the working
+    folder before Hydra or a launcher sees it (a cluster worker may start elsewhere)."""
+    proc = brusim("run", "-c", "synthetic", "weeks=0.1", "run.output_dir=out/run",
+                  "run.progress=false", "run.figures=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"-> {tmp_path / 'out' / 'run'}" in proc.stdout
+    sweep = brusim("run", "-m", "-c", "synthetic", "weeks=0.1", "seed=1,2", "+sweep_name=s",
+                   "run.figures=false", cwd=tmp_path)
+    assert sweep.returncode == 0, sweep.stderr
+    multirun = (tmp_path / "results" / "sweeps" / "s" / "multirun.yaml").read_text()
+    assert f"dir: {tmp_path / 'results' / 'sweeps'}/" in multirun  # absolute, then the pattern
+    assert len(list((tmp_path / "results" / "sweeps" / "s").glob("*seed=*"))) == 2
+
+
+def test_manifest_names_the_checkouts_own_commit(tmp_path):
+    import shutil
+
+    from brusim.experiments.manifest import git_commit
+
+    repo = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        import pytest
+
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert git_commit() == head

@@ -440,7 +440,7 @@ def test_failed_download_says_how_to_pass_a_file(tmp_path, monkeypatch):
     to give a file instead."""
     monkeypatch.setenv("BRUSIM_CACHE", str(tmp_path))
     with pytest.raises(MapError) as info:
-        load_street_map(MapSettings(source="download", place="Atlantis-sur-Senne, Nowhere"))
+        load_street_map(MapSettings(source="osm", place="Atlantis-sur-Senne, Nowhere"))
     message = str(info.value)
     assert "BRUSIM_MAP" in message and "\n" not in message
 

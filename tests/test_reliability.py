@@ -95,7 +95,7 @@ def test_resume_in_process_from_a_mid_run_checkpoint(uninterrupted, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     write_text(out / "config.yaml", (uninterrupted / "config.yaml").read_text())
-    write_json(out / "manifest.json", base_manifest(0, {}, "", ""))
+    write_json(out / "manifest.json", base_manifest(0, {}))
     model = BrusselsMarketModel(cfg, events_path=out / "events.parquet")
     model.advance(500)
     save_checkpoint(model, out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from brusim.calibration.validate import build_plan, load_map, markdown_table
 from brusim.errors import ConfigError
 from brusim.experiments.manifest import git_commit, now_iso
 from brusim.io import write_json, write_text
-from brusim.paths import config_dir
+from brusim.paths import config_dir, source_checkout, user_config_dir
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def run_calibrate(s: CalibrateSettings) -> tuple[Path, dict]:
     seeds = s.seeds if s.seeds is not None else book.calibrate_seeds
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    ctx = Context(s, book, names, params, Path(s.root) / s.name, seeds,
+    ctx = Context(s, book, names, params, (Path(s.root) / s.name).resolve(), seeds,
                   s.first_seed if s.first_seed is not None else book.calibrate_first_seed,
                   float(s.weeks if s.weeks is not None else book.calibrate_weeks))
     defaults = current_values(list(params), s.config_name, list(s.overrides))
@@ -244,8 +245,9 @@ def run_calibrate(s: CalibrateSettings) -> tuple[Path, dict]:
     study = optuna.load_study(study_name=s.name, storage=_storage(ctx))
     fit = write_fit(ctx, study)
     if s.apply:
-        path = apply_fit(fit, s.behaviour_file)
+        path, use_with = apply_fit(fit, s.behaviour_file)
         fit["applied_to"] = str(path)
+        fit["use_with"] = use_with
         write_json(ctx.folder / "fit.json", fit)
     return ctx.folder, fit
 
@@ -317,9 +319,30 @@ def fit_markdown(fit: dict, params: tuple[FreeParameter, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply_fit(fit: dict, behaviour_file: Path | None = None) -> Path:
-    """Write the best parameters into the behaviour config with a provenance block."""
-    path = Path(behaviour_file) if behaviour_file else config_dir() / "behaviour" / "default.yaml"
+def apply_target(name: str, behaviour_file: Path | None = None) -> tuple[Path, str]:
+    """Where ``--apply`` writes, and how to use it: the given file; in a source checkout the
+    project's own defaults (configs/behaviour/default.yaml, how calibrated defaults are
+    published); otherwise a new behaviour file in the user's config folder (./configs unless
+    --config-dir says otherwise), started from brusim's defaults, never the installed package."""
+    if behaviour_file is not None:
+        return Path(behaviour_file), ""
+    if source_checkout() is not None:
+        return config_dir() / "behaviour" / "default.yaml", ""
+    folder = user_config_dir() or (Path.cwd() / "configs").resolve()
+    stem = f"calibrated_{re.sub(r'[^A-Za-z0-9_]+', '_', name)}"
+    target = folder / "behaviour" / f"{stem}.yaml"
+    if not target.exists():
+        from brusim.io import write_text
+
+        write_text(target, (config_dir() / "behaviour" / "default.yaml").read_text("utf-8"))
+    hint = "" if folder == (Path.cwd() / "configs").resolve() else f" --config-dir {folder}"
+    return target, f"behaviour={stem}{hint}"
+
+
+def apply_fit(fit: dict, behaviour_file: Path | None = None) -> tuple[Path, str]:
+    """Write the best parameters into a behaviour config with a provenance block; returns the
+    file and the override that selects it (empty for the defaults)."""
+    path, use_with = apply_target(str(fit.get("name", "default")), behaviour_file)
     values = {k.removeprefix("behaviour."): v for k, v in fit["best_params"].items()}
     fitted = ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
     base = fit["defaults_value"]
@@ -335,7 +358,7 @@ def apply_fit(fit: dict, behaviour_file: Path | None = None) -> Path:
         "fitted values (the lines below keep their original comments):",
         fitted,
     ]
-    return apply_values(path, values, [w for c in comments for w in _wrap(c, 96)])
+    return apply_values(path, values, [w for c in comments for w in _wrap(c, 96)]), use_with
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -69,8 +69,8 @@ def run_validate(s: ValidateSettings) -> tuple[Path, pd.DataFrame]:
     seeds = s.seeds if s.seeds is not None else book.seeds
     if seeds < 2:
         raise ConfigError("validate: --seeds must be at least 2 (a confidence interval needs two)")
-    out = Path(s.out_dir) if s.out_dir else (
-        Path("results") / "validate" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    out = (Path(s.out_dir) if s.out_dir else (
+        Path("results") / "validate" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))).resolve()
     smap = load_map(s.config_name, list(s.overrides))
     plan, places = build_plan(
         book, names, smap, seeds=seeds,
@@ -79,7 +79,7 @@ def run_validate(s: ValidateSettings) -> tuple[Path, pd.DataFrame]:
         config_name=s.config_name, out=out / "runs")
     check_plan(plan, smap)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = base_manifest(plan.first_seed, {}, smap.source_hash, smap.name)
+    manifest = base_manifest(plan.first_seed, {}, smap)
     manifest.update(command=" ".join(["brusim", *sys.argv[1:]]), patterns=names,
                     seeds=list(range(plan.first_seed, plan.first_seed + seeds)),
                     overrides=list(plan.overrides), places=places.name,

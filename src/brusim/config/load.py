@@ -12,17 +12,30 @@ from omegaconf.errors import OmegaConfBaseException
 
 from brusim.config.schema import register_configs
 from brusim.errors import ConfigError
-from brusim.paths import config_dir
+from brusim.paths import config_dir, search_dirs, user_config_dir
+
+
+def scenario_names() -> list[str]:
+    """Scenario config names (``scenario/*.yaml`` in brusim's and the user's configs), sorted."""
+    return sorted({p.stem for d in search_dirs() for p in (d / "scenario").glob("*.yaml")})
+
+
+def searchpath_override() -> list[str]:
+    """The Hydra override that adds the user's config folder (`paths.user_config_dir`)."""
+    user = user_config_dir()
+    return [f"hydra.searchpath=[file://{user}]"] if user is not None else []
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
-    """Compose ``configs/<config_name>.yaml`` with Hydra overrides; errors become ConfigError."""
+    """Compose ``configs/<config_name>.yaml`` (brusim's, or the user's config folder) with Hydra
+    overrides; errors become ConfigError."""
     register_configs()
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides))
+            cfg = compose(config_name=config_name,
+                          overrides=[*searchpath_override(), *overrides])
     except (HydraException, OmegaConfBaseException) as exc:
         if _interrupted(exc):  # Hydra wraps a Ctrl-C during composition: it is no config error
             raise KeyboardInterrupt from None

@@ -180,6 +180,7 @@ class RunConfig:
     record_every_steps: int = 4
     progress: bool = True
     checkpoint_every_days: float = 28.0
+    max_memory_gb: float = 2.0
 
 
 @dataclass

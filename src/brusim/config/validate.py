@@ -58,6 +58,12 @@ NON_NEGATIVE = [
     "run.checkpoint_every_days",
 ]
 STRATEGIES = ("patrol", "concentrate", "hotspots", "koper")
+# the neighbourhood tables (balls) a model builds, by the setting giving their radius; the
+# footfall index also uses a 300 m ball (BrusselsMarketModel._footfall)
+BALL_RADII = ("behaviour.dealers.market_radius_m", "behaviour.dealers.awareness_m",
+              "police.sight_m", "police.arrest_m", "behaviour.users.purchase_radius_m",
+              "behaviour.outreach.contact_radius_m")
+FOOTFALL_RADIUS_M = 300.0
 
 
 def _get(cfg, path: str):
@@ -172,10 +178,38 @@ def street_units(cfg, smap) -> dict[str, int]:
             for z, default in zip(smap.zone_ids, smap.zone_officers, strict=True)}
 
 
+def _memory_problems(cfg, smap) -> list[str]:
+    """A street map too large for its neighbourhood tables is refused before anything is built
+    (a fine-grained OpenStreetMap network has ~5x the nodes of the packaged map and ~25x the
+    entries in a table of a given radius)."""
+    from brusim.map.balls import BUILD_BYTES_PER_ENTRY, estimate_entries
+
+    if smap is None or smap.n_nodes == 0:
+        return []
+    limit_gb = float(_get(cfg, "run.max_memory_gb") or 0)
+    if not limit_gb > 0:
+        return []
+    radii = {path: float(_get(cfg, path)) for path in BALL_RADII
+             if _get(cfg, path) is not None and float(_get(cfg, path)) > 0}
+    radii["footfall"] = FOOTFALL_RADIUS_M
+    entries = {path: estimate_entries(smap.x, smap.y, smap.kdtree, r)
+               for path, r in radii.items()}
+    resident = sum(4 * e + 8 * smap.n_nodes for e in entries.values())
+    worst = max(entries, key=entries.get)
+    peak_gb = (resident + BUILD_BYTES_PER_ENTRY * entries[worst]) / 1e9
+    if peak_gb <= limit_gb:
+        return []
+    return [f"the street map ({smap.n_nodes:,} nodes) needs ~{peak_gb:.1f} GB for its "
+            f"neighbourhood tables ({radii[worst]:g} m: {worst}), more than "
+            f"run.max_memory_gb={limit_gb:g}; use the packaged map or map.osm_streets=named, "
+            f"lower {worst}, or raise run.max_memory_gb"]
+
+
 def problems(cfg, smap=None) -> list[str]:
     """Every problem found in ``cfg`` (a DictConfig or the schema dataclass), one line each.
     Name checks against hotspots, zones and rooms need the compiled map ``smap``."""
-    return _range_problems(cfg) + _time_problems(cfg) + _name_problems(cfg, smap)
+    found = _range_problems(cfg) + _time_problems(cfg) + _name_problems(cfg, smap)
+    return found or _memory_problems(cfg, smap)
 
 
 def validate(cfg, smap=None) -> None:

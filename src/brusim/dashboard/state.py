@@ -23,7 +23,6 @@ from brusim.model import users as us
 from brusim.model.events import EventType
 from brusim.model.model import BrusselsMarketModel, map_settings
 from brusim.model.recorder import INDEX
-from brusim.paths import config_dir
 
 from .layers import Overlay, Snapshot, StaticLayers, static_layers
 
@@ -63,11 +62,6 @@ class Controls:
         """Hydra overrides for the controls that are plain config values."""
         return [f"scenario={self.scenario}", f"police.focus_share={self.focus_share:g}",
                 f"population.n_outreach={self.n_outreach}", f"seed={self.seed}"]
-
-
-def scenario_names() -> list[str]:
-    """Scenario config names (``configs/scenario/*.yaml``), sorted."""
-    return sorted(p.stem for p in (config_dir() / "scenario").glob("*.yaml"))
 
 
 def override_key(override: str) -> str:

@@ -103,10 +103,30 @@ def scenario_overrides(label: str) -> list[str]:
     return [f"scenario=[{','.join(parts)}]", f"scenario.name={label}"]
 
 
-def check_scenarios(labels: list[str]) -> None:
-    from brusim.paths import config_dir
+def experiment_file(name: str | None) -> Path | None:
+    """Comparison settings named by ``--experiment``: a YAML file, a folder holding a
+    ``compare.yaml``, or the name of an experiment that ships with brusim."""
+    from brusim.paths import experiments_dir
 
-    valid = sorted(p.stem for p in (config_dir() / "scenario").glob("*.yaml"))
+    if name is None:
+        return None
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if (path / "compare.yaml").is_file():
+        return path / "compare.yaml"
+    folder = experiments_dir()
+    if folder is not None and (folder / name / "compare.yaml").is_file():
+        return folder / name / "compare.yaml"
+    known = sorted(p.parent.name for p in folder.glob("*/compare.yaml")) if folder else []
+    raise ConfigError(f"experiment {name!r} not found: give a comparison YAML file"
+                      + (f" or one of: {', '.join(known)}" if known else ""))
+
+
+def check_scenarios(labels: list[str]) -> None:
+    from brusim.config.load import scenario_names
+
+    valid = scenario_names()
     bad = sorted({p for label in labels for p in label.split("+") if p not in valid})
     if bad:
         raise ConfigError(f"unknown scenario(s) {bad}; valid: {', '.join(valid)}")
@@ -228,7 +248,8 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
     from brusim.model.model import map_settings
 
     check_scenarios(settings.scenarios)
-    out = Path(settings.out_dir) if settings.out_dir else default_out_dir()
+    out = (Path(settings.out_dir).expanduser() if settings.out_dir else default_out_dir()).resolve()
+    settings.out_dir = str(out)  # absolute before anything is handed to other processes
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     # validate every scenario's config and compile the map once, before any worker starts
@@ -377,7 +398,7 @@ def compare_manifest(settings: CompareSettings, cfg, smap) -> dict:
     from brusim.experiments.manifest import base_manifest
 
     blob = OmegaConf.to_yaml(OmegaConf.structured(settings)) + OmegaConf.to_yaml(cfg)
-    m = base_manifest(settings.first_seed, {}, smap.source_hash, smap.name)
+    m = base_manifest(settings.first_seed, {}, smap)
     m.update(status="complete", scenarios=settings.scenarios, replications=settings.replications,
              weeks=float(cfg.weeks), intervention_week=float(cfg.scenario.intervention_week),
              config_hash=hashlib.sha256(blob.encode()).hexdigest()[:12])

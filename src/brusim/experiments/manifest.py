@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import subprocess
@@ -12,8 +13,9 @@ from pathlib import Path
 import brusim
 from brusim.errors import BrusimError
 
-PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "osmnx", "networkx", "hydra-core",
-            "omegaconf", "matplotlib", "duckdb")
+PACKAGES = ("mesa", "numpy", "numba", "llvmlite", "scipy", "pandas", "pyarrow", "osmnx",
+            "networkx", "shapely", "pyproj", "hydra-core", "omegaconf", "matplotlib", "duckdb",
+            "joblib")
 
 
 def dependency_versions() -> dict[str, str]:
@@ -26,32 +28,70 @@ def dependency_versions() -> dict[str, str]:
     return out
 
 
-def git_commit() -> str | None:
-    """The commit of the brusim source tree, if it is a git checkout."""
-    root = Path(brusim.__file__).resolve().parents[2]
+def _git(root: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                             timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of brusim's own source tree, or None: for an installed wheel (even one
+    installed inside another project's git repository) there is no brusim commit to name."""
+    from brusim.paths import source_checkout
+
+    root = source_checkout()
+    if root is None:
+        return None
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != root.resolve():
+        return None  # the checkout is not a git repository of its own
+    return _git(root, "rev-parse", "HEAD") or None
+
+
+@functools.cache
+def git_dirty() -> bool | None:
+    """Whether brusim's source tree has uncommitted changes (None without a commit)."""
+    from brusim.paths import source_checkout
+
+    root = source_checkout()
+    if root is None or git_commit() is None:
+        return None
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", "src", "configs")
+    return None if status is None else bool(status)
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def base_manifest(seed: int, streams: dict, map_hash: str, map_name: str) -> dict:
+def map_provenance(smap) -> dict:
+    """The street map a result was made on: its name and the SHA-256 of the file read (for
+    the packaged map, of the packaged file), and of the source it was built from, if any."""
+    if smap is None:
+        return {}
+    info = {"name": smap.name, "source_sha256": smap.source_hash}
+    built_from = smap.stats.get("built_from_sha256") if isinstance(smap.stats, dict) else None
+    if built_from:
+        info["built_from_sha256"] = built_from
+    return info
+
+
+def base_manifest(seed: int, streams: dict, smap=None) -> dict:
     """Manifest fields known before the run starts."""
     return {
         "brusim_version": brusim.__version__,
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "dependencies": dependency_versions(),
         "seed": seed,
         "rng_streams": streams,
-        "map": {"name": map_name, "source_sha256": map_hash},
+        "map": map_provenance(smap),
         "started": now_iso(),
         "status": "running",
     }

@@ -76,7 +76,7 @@ def reproduce(run_dir: Path, work_dir: Path | None = None, progress: bool = Fals
 
 
 def _environment_changes(manifest: dict) -> list[str]:
-    current = base_manifest(0, {}, "", "")
+    current = base_manifest(0, {})
     changes = []
     for key in ("brusim_version", "git_commit", "python"):
         if manifest.get(key) != current.get(key):

@@ -51,7 +51,7 @@ def run_single(
     smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
     validate(cfg, smap)
     seed = int(cfg.seed)
-    manifest = base_manifest(seed, stream_info(seed), smap.source_hash, smap.name)
+    manifest = base_manifest(seed, stream_info(seed), smap)
     manifest["scenario"] = str(cfg.scenario.name)
     if out_dir is not None:
         out_dir = Path(out_dir)

@@ -127,6 +127,9 @@ class SweepProgress(Callback):
     (in the job's process, counted from the run folders on disk) and at its end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from brusim.console import release_stderr
+
+        release_stderr()  # the sweep's config is composed: Hydra's own errors are past
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = planned_jobs(config)
         if jobs is not None:
@@ -147,10 +150,10 @@ class SweepProgress(Callback):
 
 
 def hydra_task() -> Callable[[DictConfig], Any]:
-    """The task function of `brusim run` (the undecorated `_hydra_run`)."""
-    from brusim.cli import _hydra_run
+    """The task function of `brusim run`."""
+    from brusim.experiments.task import run_task
 
-    return _hydra_run.__wrapped__
+    return run_task
 
 
 def launch(jobs: Sequence[Sequence[str]], hydra_overrides: Sequence[str], *,
@@ -170,6 +173,7 @@ def launch(jobs: Sequence[Sequence[str]], hydra_overrides: Sequence[str], *,
     from hydra.core.utils import JobStatus
     from hydra.types import HydraContext
 
+    from brusim.config.load import searchpath_override
     from brusim.config.schema import register_configs
     from brusim.paths import config_dir
 
@@ -177,7 +181,8 @@ def launch(jobs: Sequence[Sequence[str]], hydra_overrides: Sequence[str], *,
     GlobalHydra.instance().clear()
     hydra = Hydra.create_main_hydra2(task_name, create_config_search_path(str(config_dir())))
     try:
-        cfg = hydra.compose_config(config_name, [*hydra_overrides, "hydra.mode=MULTIRUN"],
+        cfg = hydra.compose_config(config_name, [*searchpath_override(), *hydra_overrides,
+                                                 "hydra.mode=MULTIRUN"],
                                    run_mode=RunMode.MULTIRUN, with_log_configuration=True,
                                    from_shell=False)
         sweep_dir = Path(cfg.hydra.sweep.dir)

@@ -26,6 +26,22 @@ BALL_FORMAT = 1  # bump when the layout or the computation of a ball changes
 MAX_FOLDER_BYTES = 256 * 2**20  # per map; the default run's six radii take ~16 MB on Brussels
 
 
+BUILD_BYTES_PER_ENTRY = 40  # peak while building: the pair list, its sort and the CSR copies
+
+
+def estimate_entries(x: np.ndarray, y: np.ndarray, kdtree, radius_m: float,
+                     sample: int = 2048) -> int:
+    """Expected number of entries (node pairs within ``radius_m``, each node included) of a
+    ball, from an evenly spread sample of nodes: a check before anything is built."""
+    n = len(x)
+    if n == 0:
+        return 0
+    idx = np.unique(np.linspace(0, n - 1, min(sample, n)).astype(np.int64))
+    counts = kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), float(radius_m),
+                                     return_length=True)
+    return int(round(float(np.mean(counts)) * n))
+
+
 def ball_folder(cache_folder: Path, key: str) -> Path:
     """Where the balls of the map cache entry ``key`` in ``cache_folder`` are kept."""
     return cache_folder / f"{key}.balls"

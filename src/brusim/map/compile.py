@@ -1,138 +1,38 @@
-"""Compile a networkx street graph into a `StreetMap` (projected, CSR, labelled, with places)."""
+"""Compile a street graph or a `StreetNetwork` into a `StreetMap` (projected, CSR, labelled,
+with places snapped and their network distances)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from pyproj import Transformer
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import dijkstra
 
 from brusim.errors import MapError
+from brusim.map.network import StreetNetwork, network_from_graph
 from brusim.map.places import CommuneSpec, PlaceSpec, ZoneSpec
 from brusim.map.streetmap import PlaceSet, StreetMap
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
 LAMBERT72 = 31370
 
 
-def _edge_arrays(graph: nx.MultiDiGraph, index: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Undirected unique edges (u < v) with the shortest parallel length."""
-    us, vs, ls = [], [], []
-    for u, v, data in graph.edges(data=True):
-        a, b = index[u], index[v]
-        if a == b:
-            continue
-        length = data.get("length")
-        if length is None:
-            continue
-        us.append(min(a, b))
-        vs.append(max(a, b))
-        ls.append(float(length))
-    if not us:
-        raise MapError("the street graph has no edges with a length; is it an OSMnx street graph?")
-    u, v, length = np.array(us), np.array(vs), np.array(ls)
-    order = np.lexsort((length, v, u))
-    u, v, length = u[order], v[order], length[order]
-    keep = np.ones(len(u), bool)
-    keep[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-    return u[keep], v[keep], np.maximum(length[keep], 0.5)
-
-
 def _csr(n: int, u: np.ndarray, v: np.ndarray, length: np.ndarray) -> sp.csr_matrix:
+    """Symmetric CSR adjacency (float32 lengths, sorted column indices) of undirected edges."""
     rows = np.concatenate([u, v])
     cols = np.concatenate([v, u])
     data = np.concatenate([length, length]).astype(np.float32)
     mat = sp.csr_matrix((data, (rows, cols)), shape=(n, n))
     mat.sort_indices()
     return mat
-
-
-def _zone_lookup(zones: list[ZoneSpec]) -> dict[str, int]:
-    lookup = {}
-    for i, z in enumerate(zones):
-        for alias in (z.key, str(z.zone_id), z.name, *z.aliases):
-            lookup[alias] = i
-    return lookup
-
-
-def _label_nodes(
-    graph: nx.MultiDiGraph,
-    nodes: list,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    zones: list[ZoneSpec],
-    communes: list[CommuneSpec],
-    communes_file: Path | None,
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Commune index per node from node attributes, else polygons, else nearest labelled node."""
-    by_nis = {c.nis: i for i, c in enumerate(communes)}
-    by_name = {c.name_fr: i for i, c in enumerate(communes)} | {
-        c.name_nl: i for i, c in enumerate(communes)
-    }
-    commune = np.full(len(nodes), -1, dtype=np.int16)
-    for k, n in enumerate(nodes):
-        d = graph.nodes[n]
-        key = str(d.get("nis", "") or "")
-        if key in by_nis:
-            commune[k] = by_nis[key]
-        elif d.get("commune") in by_name:
-            commune[k] = by_name[d["commune"]]
-    from_attrs = int((commune >= 0).sum())
-    from_polygons = 0
-    if (commune < 0).any() and communes_file is not None:
-        from_polygons = _label_from_polygons(commune, lon, lat, communes_file, by_nis)
-    missing = commune < 0
-    filled = int(missing.sum())
-    if filled == len(commune):
-        raise MapError(
-            "no street node could be given a commune: the graph has no 'nis'/'commune' node "
-            "attributes and no commune polygons were given; pass map.communes_file=GEOJSON"
-        )
-    if filled:
-        from scipy.spatial import cKDTree
-
-        known = np.flatnonzero(~missing)
-        tree = cKDTree(np.column_stack([lon[known], lat[known] * 1.0]))
-        _, j = tree.query(np.column_stack([lon[missing], lat[missing]]))
-        commune[missing] = commune[known[j]]
-    zone_of_commune = np.array(
-        [next(i for i, z in enumerate(zones) if z.zone_id == c.zone_id) for c in communes]
-    )
-    zone = zone_of_commune[commune].astype(np.int8)
-    report = {"labelled_from_attributes": from_attrs, "labelled_from_polygons": from_polygons,
-              "labelled_from_nearest_node": filled}
-    return commune, zone, report
-
-
-def _label_from_polygons(
-    commune: np.ndarray, lon: np.ndarray, lat: np.ndarray, path: Path, by_nis: dict
-) -> int:
-    import shapely
-    from shapely.geometry import shape
-
-    try:
-        features = json.loads(Path(path).read_text(encoding="utf-8"))["features"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise MapError(
-            f"cannot read commune polygons {path} ({exc}); pass a GeoJSON file"
-        ) from None
-    count = 0
-    for feat in features:
-        nis = str(feat.get("properties", {}).get("nis", ""))
-        if nis not in by_nis:
-            continue
-        geom = shape(feat["geometry"])
-        todo = np.flatnonzero(commune < 0)
-        inside = shapely.contains_xy(geom, lon[todo], lat[todo])
-        commune[todo[inside]] = by_nis[nis]
-        count += int(inside.sum())
-    return count
 
 
 def _snap_places(
@@ -194,39 +94,39 @@ def compile_street_map(
     min_component_share: float = 0.5,
     communes_file: Path | None = None,
 ) -> StreetMap:
-    """Compile a street graph and place lists into an immutable `StreetMap`."""
-    if graph.number_of_nodes() == 0:
-        raise MapError("the street graph is empty (0 nodes); check the map file or area name")
-    nodes = list(graph.nodes)
-    index = {n: i for i, n in enumerate(nodes)}
-    lon = np.array([float(graph.nodes[n]["x"]) for n in nodes])
-    lat = np.array([float(graph.nodes[n]["y"]) for n in nodes])
-    u, v, length = _edge_arrays(graph, index)
-    full = _csr(len(nodes), u, v, length)
-    n_comp, labels = connected_components(full, directed=False)
-    sizes = np.bincount(labels)
-    main = int(np.argmax(sizes))
-    keep = labels == main
-    share = keep.mean()
-    if share <= min_component_share:  # the kept component must be a strict majority
-        raise MapError(
-            f"the street graph is disconnected: its largest component holds only {share:.0%} of "
-            f"{len(nodes)} nodes ({n_comp} components); use a connected street network"
-        )
-    old_to_new = np.full(len(nodes), -1, dtype=np.int64)
-    old_to_new[keep] = np.arange(keep.sum())
-    emask = keep[u] & keep[v]
-    nodes_kept = [n for n, k in zip(nodes, keep, strict=True) if k]
-    lon, lat = lon[keep], lat[keep]
-    adj = _csr(len(nodes_kept), old_to_new[u[emask]], old_to_new[v[emask]], length[emask])
+    """Compile a street graph and place lists into an immutable `StreetMap`
+    (`network_from_graph`, then `assemble_street_map`)."""
+    network = network_from_graph(graph, communes, name=name, source_hash=source_hash,
+                                 communes_file=communes_file,
+                                 min_component_share=min_component_share)
+    return assemble_street_map(network, places, zones, communes, max_snap_m=max_snap_m,
+                               catchment_m=catchment_m)
 
+
+def assemble_street_map(
+    network: StreetNetwork,
+    places: dict[str, list[PlaceSpec]],
+    zones: list[ZoneSpec],
+    communes: list[CommuneSpec],
+    *,
+    max_snap_m: float = 250.0,
+    catchment_m: float = 400.0,
+) -> StreetMap:
+    """Project a `StreetNetwork`, label its zones and populations and snap the places to it."""
+    n = network.n_nodes
+    adj = _csr(n, network.edge_u, network.edge_v, network.edge_length_m)
     to_lambert = Transformer.from_crs(4326, LAMBERT72, always_xy=True)
-    x, y = to_lambert.transform(lon, lat)
+    x, y = to_lambert.transform(network.lon, network.lat)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
-    commune, zone, label_report = _label_nodes(
-        graph, nodes_kept, lon, lat, zones, communes, communes_file
-    )
+    commune = _commune_index(network, communes)
+    try:
+        zone_of_commune = np.array(
+            [next(i for i, z in enumerate(zones) if z.zone_id == c.zone_id) for c in communes])
+    except StopIteration:
+        raise MapError("a commune names a police zone that the zone list does not hold; fix "
+                       "configs/places/communes.yaml") from None
+    zone = zone_of_commune[commune].astype(np.int8)
     per_commune = np.bincount(commune, minlength=len(communes)).astype(np.float64)
     pop = np.array([c.population for c in communes], dtype=np.float64)
     node_population = (pop / np.maximum(per_commune, 1))[commune].astype(np.float32)
@@ -239,26 +139,12 @@ def compile_street_map(
     hotspots = _snap_places(places.get("hotspots", []), "hotspots", **snap)
     stations = _snap_places(places.get("stations", []), "stations", **snap)
     rooms = _snap_places(places.get("consumption_rooms", []), "rooms", **snap)
-
-    try:
-        osmid = np.array([int(n) for n in nodes_kept], dtype=np.int64)
-    except (TypeError, ValueError):
-        osmid = np.arange(len(nodes_kept), dtype=np.int64)
-    stats = {
-        "nodes_in_source": len(nodes),
-        "nodes_dropped_outside_main_component": int((~keep).sum()),
-        "components_in_source": int(n_comp),
-        "max_snap_m": max_snap_m,
-        "catchment_m": catchment_m,
-        **label_report,
-    }
-    if (~keep).any():
-        log.info("kept the largest component: dropped %d of %d nodes", (~keep).sum(), len(nodes))
+    stats = {**network.stats, "max_snap_m": max_snap_m, "catchment_m": catchment_m}
     return StreetMap(
-        name=name,
-        source_hash=source_hash,
-        x=x, y=y, lon=lon, lat=lat,
-        osmid=osmid,
+        name=network.name,
+        source_hash=network.source_hash,
+        x=x, y=y, lon=network.lon, lat=network.lat,
+        osmid=network.osmid,
         indptr=adj.indptr.astype(np.int32),
         indices=adj.indices.astype(np.int32),
         length_m=adj.data.astype(np.float32),
@@ -274,3 +160,15 @@ def compile_street_map(
         stats=stats,
         zone_officers=tuple(z.officers for z in zones),
     )
+
+
+def _commune_index(network: StreetNetwork, communes: list[CommuneSpec]) -> np.ndarray:
+    """The network's commune labels as indices into ``communes`` (matched by NIS code)."""
+    by_nis = {c.nis: i for i, c in enumerate(communes)}
+    missing = sorted(set(network.commune_nis) - set(by_nis))
+    if missing:
+        raise MapError(f"the street network labels nodes with communes {missing} that the "
+                       "commune table does not list; use the commune table the network was "
+                       "built with")
+    lookup = np.array([by_nis[nis] for nis in network.commune_nis], dtype=np.int16)
+    return lookup[network.commune] if len(lookup) else network.commune.astype(np.int16)

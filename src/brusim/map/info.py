@@ -191,6 +191,10 @@ def format_map_summary(summary: dict) -> str:
         f"{_count(summary['stations'], 'station')}, "
         f"{_count(len(summary['rooms']), 'consumption room')}"
     )
+    stats = dict(summary["stats"])
+    attribution = stats.pop("attribution", None)
+    if attribution:
+        head += f"\n  map data {attribution}"
     sections = [
         head,
         _format_groups("Police zones", summary["zones"], total, zone_col=False),
@@ -199,6 +203,6 @@ def format_map_summary(summary: dict) -> str:
     ]
     if summary["rooms"]:
         sections.append(_format_rooms(summary["rooms"]))
-    if summary["stats"]:
-        sections.append(_format_stats(summary["stats"]))
+    if stats:
+        sections.append(_format_stats(stats))
     return "\n\n".join(sections) + "\n"

@@ -16,16 +16,17 @@ from brusim.map.balls import ball_folder
 from brusim.map.places import read_communes, read_places
 from brusim.map.sources import (
     BRUSSELS_PLACE,
-    download_walk_network,
+    download_osm,
     file_sha256,
-    read_graphml,
-    read_osm_xml,
+    outlines_path,
+    read_graph,
+    source_kind,
 )
 from brusim.map.streetmap import StreetMap
 from brusim.paths import cache_dir
 
-SOURCES = ("auto", "graphml", "osm", "download", "synthetic")
-COMPILER_VERSION = 2  # bump when compile output changes, to invalidate caches
+SOURCES = ("auto", "packaged", "osm", "graphml", "compiled", "synthetic")
+COMPILER_VERSION = 3  # bump when compile output changes, to invalidate caches
 
 
 @dataclass
@@ -40,11 +41,19 @@ class SyntheticSettings:
 
 @dataclass
 class MapSettings:
-    """How to get the street map. ``source='auto'`` uses ``$BRUSIM_MAP`` or else downloads."""
+    """How to get the street map.
+
+    ``source``: ``auto`` ($BRUSIM_MAP or ``path`` if set, else the packaged map), ``packaged``
+    (the Brussels map that ships with brusim), ``osm`` (OpenStreetMap: the extract at ``path``,
+    or a download of ``place`` when no path is given), ``graphml`` (an OSMnx GraphML file),
+    ``compiled`` (a file made by ``brusim map build``) or ``synthetic``.
+    """
 
     source: str = "auto"
     path: str | None = None
     place: str = BRUSSELS_PLACE
+    osm_streets: str = "named"
+    refresh: bool = False
     places_file: str | None = None
     communes_file: str | None = None
     max_snap_m: float = 250.0
@@ -55,56 +64,68 @@ class MapSettings:
 
 
 def resolve_settings(settings: MapSettings) -> MapSettings:
-    """Turn ``auto`` into a concrete source (``$BRUSIM_MAP`` file, else OSMnx download)."""
+    """Turn ``auto`` into a concrete source: ``$BRUSIM_MAP`` or ``map.path`` (by its file name),
+    else the packaged Brussels map."""
+    if settings.source == "download":
+        raise MapError("map.source=download is now map.source=osm (a download when map.path "
+                       "is not set)")
     if settings.source not in SOURCES:
         raise MapError(f"unknown map source {settings.source!r}; valid: {', '.join(SOURCES)}")
     if settings.source != "auto":
-        if settings.source in ("graphml", "osm") and not settings.path:
+        if settings.source in ("graphml", "compiled") and not settings.path:
             raise MapError(f"map.source={settings.source} needs map.path=FILE (or set BRUSIM_MAP)")
         return settings
-    env = os.environ.get("BRUSIM_MAP")
-    path = settings.path or env
+    path = settings.path or os.environ.get("BRUSIM_MAP")
     if not path:
-        return MapSettings(**{**_shallow(settings), "source": "download"})
-    suffix = Path(path).suffix.lower()
-    source = "osm" if suffix in (".osm", ".xml") else "graphml"
-    return MapSettings(**{**_shallow(settings), "source": source, "path": path})
+        return MapSettings(**{**_shallow(settings), "source": "packaged"})
+    return MapSettings(**{**_shallow(settings), "source": source_kind(Path(path)),
+                          "path": path})
 
 
 def _shallow(settings: MapSettings) -> dict:
     return {k: getattr(settings, k) for k in settings.__dataclass_fields__}
 
 
+def _communes_file(settings: MapSettings) -> Path:
+    """Outlines that label nodes without commune attributes (default: the packaged UrbIS ones)."""
+    return Path(settings.communes_file) if settings.communes_file else outlines_path()
+
+
 def _cache_key(settings: MapSettings, source_hash: str) -> str:
     s = asdict(settings)
-    s.pop("use_cache"), s.pop("cache_dir"), s.pop("path")
-    for key in ("places_file", "communes_file"):
-        if s[key]:
-            s[key] = file_sha256(Path(s[key]))
-    if settings.source != "synthetic":
-        s.pop("synthetic")
-    places = Path(settings.places_file) if settings.places_file else None
+    for key in ("use_cache", "cache_dir", "path", "refresh", "synthetic"):
+        s.pop(key)
     from brusim.paths import config_dir
 
-    for name, p in (("places", places or config_dir() / "places" / "brussels.yaml"),
-                    ("communes", config_dir() / "places" / "communes.yaml")):
-        s[f"{name}_sha"] = file_sha256(p) if settings.source != "synthetic" else ""
+    places = Path(settings.places_file) if settings.places_file else None
+    s["places_file"] = file_sha256(places or config_dir() / "places" / "brussels.yaml")
+    s["communes_sha"] = file_sha256(config_dir() / "places" / "communes.yaml")
+    s["communes_file"] = file_sha256(_communes_file(settings))
     blob = json.dumps([COMPILER_VERSION, source_hash, s], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def source_file(settings: MapSettings) -> tuple[Path, str]:
+    """The file a (resolved) map source reads, downloading it first for ``osm`` without a
+    path, and its kind (``graphml``, ``osm``, ``compiled``)."""
+    from brusim.map.compact import packaged_path
+
+    if settings.source == "packaged":
+        return packaged_path(), "compiled"
+    if settings.source == "osm" and not settings.path:
+        return download_osm(settings.place, cache_dir(), streets=settings.osm_streets,
+                            refresh=settings.refresh), "graphml"
+    path = Path(settings.path).expanduser()
+    return path, ("osm" if settings.source == "osm" else settings.source)
 
 
 def load_street_map(settings: MapSettings | None = None) -> StreetMap:
     """Load the street map named by ``settings``: from cache if valid, else read and compile."""
     settings = resolve_settings(settings or MapSettings())
-    folder = Path(settings.cache_dir) if settings.cache_dir else cache_dir() / "maps"
     if settings.source == "synthetic":
         return _synthetic(settings)
-    if settings.source == "download":
-        path = download_walk_network(settings.place, cache_dir())
-        source_kind = "graphml"
-    else:
-        path = Path(settings.path).expanduser()
-        source_kind = settings.source
+    folder = Path(settings.cache_dir) if settings.cache_dir else cache_dir() / "maps"
+    path, kind = source_file(settings)
     if not path.is_file():
         raise MapError(f"map file not found: {path}; check map.path or BRUSIM_MAP")
     source_hash = file_sha256(path)
@@ -113,22 +134,44 @@ def load_street_map(settings: MapSettings | None = None) -> StreetMap:
         smap = cache.load(folder, key)
         if smap is not None:
             return smap
-    # compiling needs networkx, pyproj and scipy.csgraph: imported only on a cache miss
-    from brusim.map.compile import compile_street_map
+    # compiling needs pyproj and scipy.csgraph (and networkx for a graph): only on a cache miss
+    from brusim.map.compile import assemble_street_map
 
-    graph = read_graphml(path) if source_kind == "graphml" else read_osm_xml(path)
-    places = read_places(settings.places_file)
+    network = read_network(path, kind, settings, source_hash)
     zones, communes = read_communes()
-    smap = compile_street_map(
-        graph, places, zones, communes,
-        name=path.name, source_hash=source_hash,
-        max_snap_m=settings.max_snap_m, catchment_m=settings.catchment_m,
-        communes_file=Path(settings.communes_file) if settings.communes_file else None,
-    )
+    smap = assemble_street_map(network, read_places(settings.places_file), zones, communes,
+                               max_snap_m=settings.max_snap_m,
+                               catchment_m=settings.catchment_m)
     if settings.use_cache:
         cache.save(smap, folder, key)
         smap = dataclasses.replace(smap, ball_dir=ball_folder(folder, key))
     return smap
+
+
+def read_network(path: Path, kind: str, settings: MapSettings, source_hash: str):
+    """The `StreetNetwork` of a map file: decoded (``compiled``) or reduced from its graph."""
+    from brusim.map.compact import OSM_NOTICE
+    from brusim.map.network import StreetNetwork, network_from_graph
+
+    if kind == "compiled":
+        from brusim.map.compact import load_network
+
+        network: StreetNetwork = load_network(path)
+        stats = {**network.stats, "built_from_sha256": network.source_hash,
+                 "attribution": OSM_NOTICE}
+        return dataclasses.replace(network, source_hash=source_hash, stats=stats)
+    from brusim.map.sources import keep_streets
+
+    graph = read_graph(path)
+    if settings.source == "osm" and settings.path:  # an extract: the same streets as a download
+        graph = keep_streets(graph, settings.osm_streets)
+    _, communes = read_communes()
+    network = network_from_graph(graph, communes, name=path.name, source_hash=source_hash,
+                                 communes_file=_communes_file(settings))
+    if graph.graph.get("downloaded"):
+        network.stats["downloaded"] = graph.graph["downloaded"]
+    network.stats["attribution"] = OSM_NOTICE
+    return network
 
 
 def _synthetic(settings: MapSettings) -> StreetMap:
