@@ -19,6 +19,7 @@ import ipyvuetify
 import solara
 import traitlets
 
+from brusim.config.load import scenario_names
 from brusim.errors import BrusimError
 from brusim.map.plot import ZONE_COLORS
 
@@ -327,7 +328,7 @@ def Page():
     solara.Style(CSS)
     with solara.Sidebar():
         _heading("Settings")
-        solara.Select("Scenario", values=st.scenario_names(), value=scenario.value,
+        solara.Select("Scenario", values=scenario_names(), value=scenario.value,
                       on_value=on_scenario)
         _caption(f"Police share on the focus area: <b>{focus_share.value:.2f}</b>",
                  "police.focus_share: share of the focus zones' units posted at the focus "
