@@ -9,6 +9,11 @@ import pytest
 
 from brusim.config.load import compose_config
 from brusim.map import MapSettings, StreetMap, load_street_map
+from brusim.model.numba_cache import cache_root
+
+# The model's kernels are cached under the user's cache (fixed when brusim.model is imported,
+# before `isolated_cache` moves BRUSIM_CACHE): subprocesses of the tests use the same folder.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_root()))
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MAP = REPO.parent / "shared/data/brussels/streets_osm2021.graphml"

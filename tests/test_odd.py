@@ -202,3 +202,15 @@ def test_every_submodel_points_to_code() -> None:
 @pytest.mark.parametrize("ref", sorted(set(REFERENCE.findall(doc_text()))))
 def test_code_reference_exists(ref: str) -> None:
     resolve(ref)
+
+
+def test_every_parameter_row_gives_the_range_its_schema_field_declares() -> None:
+    from brusim.config.validate import bound_for
+
+    wrong = []
+    for key, row in parameter_rows().items():
+        bound = bound_for(key)
+        expected = bound.interval() if bound is not None else "—"
+        if row[3] != expected:
+            wrong.append(f"`{key}`: ODD.md says {row[3]!r}, the schema {expected!r}")
+    assert not wrong, "\n".join(wrong)

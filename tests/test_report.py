@@ -15,15 +15,11 @@ import pytest
 import yaml
 
 from brusim.errors import BrusimError
-from brusim.reports import brief
-from brusim.reports.brief import (
-    LANGUAGES,
-    build_report,
-    findings,
-    format_number,
-    format_percent,
-    load_results,
-)
+from brusim.reports import i18n, slides
+from brusim.reports.brief import build_report
+from brusim.reports.findings import findings
+from brusim.reports.i18n import LANGUAGES, format_number, format_percent
+from brusim.reports.results import load_results
 
 NUMBER = re.compile(r"[+\u2212-]?\d+(?:[.,\u202f]\d+)*")
 UNCLEAR = {"en": "not clear", "fr": "pas clair", "nl": "niet duidelijk"}
@@ -72,7 +68,7 @@ def expected_pages(results_dir: Path) -> int:
     for scen in scenarios:
         sub = tx[tx["scenario"] == scen]
         rows = ((sub["before"] != 0) | (sub["after"] != 0) | (sub["area"] == target)).sum()
-        table_pages += max(1, math.ceil(rows / brief.ROWS_PER_PAGE))
+        table_pages += max(1, math.ceil(rows / slides.ROWS_PER_PAGE))
     k = len(scenarios) - 1
     return 1 + 2 * k + (k + 1) + table_pages + 1 + 3 + 1 + 2 + 1
 
@@ -175,7 +171,7 @@ def test_number_formatting() -> None:
 
 
 def test_every_language_has_every_key() -> None:
-    text = yaml.safe_load(brief.I18N_PATH.read_text(encoding="utf-8"))
+    text = yaml.safe_load(i18n.I18N_PATH.read_text(encoding="utf-8"))
     placeholders = re.compile(r"\{(\w+)\}")
     for key, entry in text.items():
         assert set(entry) == set(LANGUAGES), key

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import subprocess
 import sys
+import typing
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from omegaconf import OmegaConf
 
-from brusim.config.schema import RoomConfig
-from brusim.config.validate import COUNTS, POSITIVE, SHARES, problems
+from brusim.config.constraints import Bound
+from brusim.config.load import compose_config
+from brusim.config.schema import BrusimConfig, RoomConfig
+from brusim.config.validate import problems
 from brusim.errors import ConfigError
 from brusim.map import MapSettings, load_street_map
 from tests.conftest import synthetic_config
@@ -125,31 +129,115 @@ def test_valid_default_configs_pass():
         assert problems(synthetic_config(f"scenario={scenario}"), smap()) == []
 
 
-@settings(max_examples=25, deadline=None)
-@given(path=st.sampled_from(SHARES), value=st.one_of(
-    st.floats(min_value=1.0001, max_value=1e6), st.floats(max_value=-1e-6, min_value=-1e6)))
-def test_property_shares_outside_unit_interval_rejected(path, value):
-    found = problems(synthetic_config(f"{path}={value}"), smap())
-    assert any(path in p for p in found)
+def _scalar_fields() -> list[tuple[str, Bound, bool]]:
+    """(dotted key, bound, whole number?) of every single-valued number of the schema."""
+    out = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            if dataclasses.is_dataclass(hint):
+                walk(hint, f"{prefix}{f.name}.")
+            elif "bound" in f.metadata:
+                out.append((f"{prefix}{f.name}", f.metadata["bound"], int in typing.get_args(hint)
+                            or hint is int))
+
+    walk(BrusimConfig, "")
+    return out
 
 
-@settings(max_examples=25, deadline=None)
-@given(path=st.sampled_from(POSITIVE), value=st.floats(max_value=0, min_value=-1e6))
-def test_property_non_positive_durations_rejected(path, value):
-    if path in ("behaviour.dealers.n_candidates", "behaviour.dealers.quit_after_lie_lows",
-                "behaviour.users.max_attempts", "run.record_every_steps",
-                "population.n_crews", "police.officers_per_unit"):
-        value = int(value)
-    found = problems(synthetic_config(f"{path}={value}"), smap())
-    assert any(path in p for p in found)
+SCALARS = _scalar_fields()
 
 
-@settings(max_examples=15, deadline=None)
-@given(path=st.sampled_from([c for c in COUNTS]), value=st.integers(max_value=-1,
-                                                                    min_value=-10**6))
-def test_property_negative_counts_rejected(path, value):
-    found = problems(synthetic_config(f"{path}={value}"), smap())
-    assert any(path in p for p in found)
+def test_every_number_in_the_schema_declares_its_range() -> None:
+    unbounded = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint, path = hints[f.name], f"{prefix}{f.name}"
+            inner = [a for a in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(a)]
+            if inner:
+                walk(inner[0], f"{path}." if inner[0] is hint else f"{path}[].")
+                continue
+            numeric = {int, float} & {hint, *typing.get_args(hint)}
+            if numeric and hint is not bool and not ({"bound", "each"} & set(f.metadata)):
+                unbounded.append(path)
+
+    walk(BrusimConfig, "")
+    assert unbounded == []
+    assert len(SCALARS) > 90
+
+
+def _outside(bound: Bound, whole: bool) -> list[float]:
+    """Values just outside each end of ``bound``."""
+    out = []
+    step = 1 if whole else 1e-3
+    if bound.low is not None:
+        out.append(bound.low if bound.low_open else bound.low - step)
+    if bound.high is not None:
+        out.append(bound.high if bound.high_open else bound.high + step)
+    return out
+
+
+@pytest.mark.parametrize(("path", "bound", "whole"), SCALARS, ids=[p for p, _, _ in SCALARS])
+def test_each_number_outside_its_range_or_nan_is_refused_in_one_line(path: str, bound: Bound,
+                                                                     whole: bool) -> None:
+    values = _outside(bound, whole) + ([] if whole else [float("nan"), float("inf")])
+    assert values, f"{path}: no bound at either end"
+    base = _synthetic()
+    assert not any(p.startswith(f"{path}=") for p in problems(base, smap()))
+    for value in values:
+        cfg = base.copy()
+        OmegaConf.update(cfg, path, int(value) if whole else value, merge=False)
+        found = problems(cfg, smap())
+        assert any(p.startswith(f"{path}=") for p in found), (path, value, found)
+
+
+@functools.cache
+def _synthetic():
+    return synthetic_config()
+
+
+@pytest.mark.parametrize("override", [
+    "behaviour.dealers.flee_risk=-3", "behaviour.outreach.shift_start_hour=30",
+    "+population.market_weights.central=-2", "police.sight_m=nan", "weeks=nan",
+    "+police.officers.east_zone=-1", "police.shift_factors=[1,1,nan]"])
+def test_values_once_unchecked_are_refused(override: str) -> None:
+    found = problems(synthetic_config(override), smap())
+    assert len(found) == 1 and found[0].startswith(first_field([override]).split("=")[0]), found
+
+
+def test_the_model_refuses_bad_values_through_the_same_check() -> None:
+    from brusim.model import BrusselsMarketModel
+
+    with pytest.raises(ConfigError, match=r"police.sight_m=nan: must be a finite number"):
+        BrusselsMarketModel(synthetic_config("police.sight_m=nan"), smap=smap())
+
+
+# collections that name the Brussels map's places: the schema cannot know them
+MAP_DATA = ("behaviour.outreach.hotspots", "police.duties", "population.market_weights",
+            "scenario.rooms", "scenario.description")
+
+
+def test_yaml_defaults_equal_the_schema_defaults() -> None:
+    yaml = OmegaConf.to_container(compose_config([]), resolve=True)
+    schema = OmegaConf.to_container(OmegaConf.structured(BrusimConfig()), resolve=True)
+    differ = []
+
+    def walk(a: object, b: object, path: str) -> None:
+        if path in MAP_DATA:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                walk(a.get(key, "<missing>"), b.get(key, "<missing>"),
+                     f"{path}.{key}" if path else key)
+        elif a != b:
+            differ.append(f"{path}: configs/ {a!r}, schema {b!r}")
+
+    walk(yaml, schema, "")
+    assert differ == []
 
 
 def test_cli_reports_clean_errors_without_traceback():

@@ -1,5 +1,3 @@
-"""Configuration: dataclass schemas (registered with Hydra) and validation."""
-
-from brusim.config.schema import BrusimConfig, register_configs
-
-__all__ = ["BrusimConfig", "register_configs"]
+"""Configuration: the typed schema with each value's constraints (`brusim.config.schema`,
+`brusim.config.constraints`), composition (`brusim.config.load`) and validation
+(`brusim.config.validate`)."""

@@ -2,68 +2,37 @@
 
 `problems(cfg, smap)` returns one clear line per problem (all at once); `validate` raises a
 `ConfigError` carrying them. Types and unknown keys are already rejected by the Hydra schema;
-this checks ranges, names and cross-field rules.
+this checks each number against the range its schema field declares (`bound_problems`; NaN and
+infinity are refused everywhere), then names and cross-field rules. The CLI, the dashboard and
+`BrusselsMarketModel` all call `validate`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Iterator
+from functools import cache
+
 from omegaconf import DictConfig, OmegaConf
 
+from brusim.config.constraints import Bound
+from brusim.config.schema import BrusimConfig
 from brusim.errors import ConfigError
 
-SHARES = [
-    "population.dispersed_crew_share", "population.user_hotspot_share",
-    "police.street_share", "police.focus_share", "police.arrest_prob",
-    "behaviour.dealers.switch_margin", "behaviour.dealers.turf_penalty",
-    "behaviour.users.public_use_prob", "behaviour.users.room_use_prob",
-    "behaviour.users.room_use_prob_referred", "behaviour.users.loyalty",
-    "behaviour.outreach.contact_prob", "behaviour.outreach.treatment_prob",
-    "behaviour.outreach.relapse_prob", "behaviour.dealers.recruit_rate_per_day",
-    "scenario.sbd_attractiveness_cut", "scenario.sbd_nuisance_cut", "behaviour.violence.base_prob",
-]
-COUNTS = [
-    "population.n_users", "population.n_dealers", "population.n_reserve_dealers",
-    "population.n_outreach", "police.reinforcement_units", "courts.weekly_capacity",
-    "behaviour.outreach.max_contacts_per_step", "seed",
-]
-POSITIVE = [
-    "weeks", "step_minutes", "population.n_crews", "police.officers_per_unit",
-    "police.focus_stop_minutes", "police.patrol_stop_minutes", "police.koper_stop_minutes",
-    "police.deterrence_tau_minutes", "police.sight_m", "police.arrest_m", "police.focus_radius_m",
-    "courts.custody_hours", "courts.sentence_weeks",
-    "behaviour.dealers.decision_minutes", "behaviour.dealers.shift_hours",
-    "behaviour.dealers.awareness_m", "behaviour.dealers.market_radius_m",
-    "behaviour.dealers.n_candidates", "behaviour.dealers.risk_half_life_hours",
-    "behaviour.dealers.risk_half_saturation", "behaviour.dealers.arrest_memory_hours",
-    "behaviour.dealers.sales_half_life_hours", "behaviour.dealers.lie_low_hours",
-    "behaviour.dealers.quit_after_lie_lows",
-    "behaviour.users.purchase_interval_hours", "behaviour.users.walk_speed_kmh",
-    "behaviour.users.transit_speed_kmh", "behaviour.users.purchase_radius_m",
-    "behaviour.users.search_radius_m", "behaviour.users.max_attempts",
-    "behaviour.users.retry_hours", "behaviour.users.room_reach_m",
-    "behaviour.outreach.contact_radius_m", "behaviour.outreach.referral_days",
-    "behaviour.outreach.treatment_weeks", "behaviour.violence.cell_m",
-    "run.record_every_steps", "map.max_snap_m", "map.catchment_m",
-]
-NON_NEGATIVE = [
-    "burn_in_weeks", "police.patrol_footfall_weight", "behaviour.dealers.risk_weight",
-    "behaviour.dealers.arrest_risk", "behaviour.dealers.move_cost_per_km",
-    "behaviour.dealers.turf_cost_per_km", "behaviour.dealers.crew_bonus",
-    "behaviour.dealers.choice_noise", "behaviour.dealers.footfall_weight",
-    "behaviour.dealers.sales_weight", "behaviour.dealers.unserved_weight",
-    "behaviour.dealers.min_utility", "behaviour.dealers.recruit_min_sales_per_day",
-    "behaviour.users.min_gap_hours", "behaviour.users.linger_hours",
-    "behaviour.outreach.shift_hours", "behaviour.violence.displaced_factor",
-    "behaviour.violence.displaced_memory_days", "scenario.intervention_week",
-    "run.checkpoint_every_days",
-]
-STRATEGIES = ("patrol", "concentrate", "hotspots", "koper")
 # the neighbourhood tables (balls) a model builds, by the setting giving their radius; the
 # footfall index also uses a 300 m ball (BrusselsMarketModel._footfall)
 BALL_RADII = ("behaviour.dealers.market_radius_m", "behaviour.dealers.awareness_m",
               "police.sight_m", "police.arrest_m", "behaviour.users.purchase_radius_m",
               "behaviour.outreach.contact_radius_m")
 FOOTFALL_RADIUS_M = 300.0
+
+
+def strategy_names() -> tuple[str, ...]:
+    """The deployment strategies the model knows (its registry)."""
+    from brusim.model.police import STRATEGIES
+
+    return tuple(STRATEGIES)
 
 
 def _get(cfg, path: str):
@@ -76,24 +45,86 @@ def _attr(obj, path: str):
     return obj
 
 
-def _range_problems(cfg) -> list[str]:
-    out = []
-    for path in SHARES:
-        v = _get(cfg, path)
-        if v is not None and not 0.0 <= float(v) <= 1.0:
-            out.append(f"{path}={v}: must be a share between 0 and 1")
-    for path in COUNTS:
-        v = _get(cfg, path)
-        if v is not None and float(v) < 0:
-            out.append(f"{path}={v}: must be 0 or more")
-    for path in POSITIVE:
-        v = _get(cfg, path)
-        if v is not None and float(v) <= 0:
-            out.append(f"{path}={v}: must be greater than 0")
-    for path in NON_NEGATIVE:
-        v = _get(cfg, path)
-        if v is not None and float(v) < 0:
-            out.append(f"{path}={v}: must be 0 or more")
+@cache
+def _hints(cls: type) -> dict[str, object]:
+    return typing.get_type_hints(cls)
+
+
+def _dataclass_of(hint: object) -> type | None:
+    """The dataclass a field holds (directly, or as the value type of a table or list)."""
+    if dataclasses.is_dataclass(hint):
+        return hint  # type: ignore[return-value]
+    args = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+    return args[0] if args else None
+
+
+def _entries(value: object) -> Iterator[tuple[str, object]]:
+    if isinstance(value, dict) or hasattr(value, "items"):
+        yield from ((str(k), v) for k, v in value.items())
+    elif value is not None:
+        yield from ((str(i), v) for i, v in enumerate(value))
+
+
+def schema_bounds(cls: type = BrusimConfig, prefix: str = "") -> Iterator[tuple[str, Bound]]:
+    """Every declared bound of the schema, as (dotted key, bound); ``[]`` marks a table or
+    list entry (``population.market_weights[]``, ``police.duties[].share_lost``)."""
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        hint = _hints(cls)[f.name]
+        inner = _dataclass_of(hint)
+        if "bound" in f.metadata:
+            yield path, f.metadata["bound"]
+        elif "each" in f.metadata:
+            yield f"{path}[]", f.metadata["each"]
+        elif inner is not None:
+            nested = f"{path}." if dataclasses.is_dataclass(hint) else f"{path}[]."
+            yield from schema_bounds(inner, nested)
+
+
+def bound_for(key: str, cls: type = BrusimConfig) -> Bound | None:
+    """The bound declared for a dotted config key (``police.duties[].share_lost``,
+    ``population.market_weights.gare_du_midi``, ``scenario.rooms.gate.open_hour``), or None
+    for a text, a switch or a list of names."""
+    name, _, rest = key.partition(".")
+    name = name.removesuffix("[]")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in fields:
+        return None
+    f, hint = fields[name], _hints(cls)[name]
+    if "bound" in f.metadata:
+        return f.metadata["bound"]
+    if "each" in f.metadata:
+        return f.metadata["each"]
+    inner = _dataclass_of(hint)
+    if inner is None or not rest:
+        return None
+    if not dataclasses.is_dataclass(hint) and not key.partition(".")[0].endswith("[]"):
+        rest = rest.partition(".")[2]  # a table of settings: skip the entry's name
+    return bound_for(rest, inner) if rest else None
+
+
+def bound_problems(cfg, cls: type = BrusimConfig, prefix: str = "") -> list[str]:
+    """Every value of ``cfg`` outside the range its schema field declares (NaN included)."""
+    out: list[str] = []
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        value = _get(cfg, f.name)
+        hint = _hints(cls)[f.name]
+        inner = _dataclass_of(hint)
+        if "bound" in f.metadata:
+            problem = f.metadata["bound"].problem(path, value)
+            out += [problem] if problem else []
+        elif "each" in f.metadata:
+            for key, v in _entries(value):
+                problem = f.metadata["each"].problem(f"{path}.{key}", v)
+                out += [problem] if problem else []
+        elif inner is not None and value is not None:
+            if dataclasses.is_dataclass(hint):
+                out += bound_problems(value, inner, f"{path}.")
+            else:
+                for key, v in _entries(value):
+                    label = _get(v, "name") if isinstance(_get(v, "name"), str) else key
+                    out += bound_problems(v, inner, f"{path}.{label}.")
     return out
 
 
@@ -124,8 +155,9 @@ def _time_problems(cfg) -> list[str]:
 def _name_problems(cfg, smap) -> list[str]:
     out = []
     strategy = str(_get(cfg, "police.strategy"))
-    if strategy not in STRATEGIES:
-        out.append(f"police.strategy={strategy!r} is unknown; valid: {', '.join(STRATEGIES)}")
+    if strategy not in strategy_names():
+        out.append(f"police.strategy={strategy!r} is unknown; valid: "
+                   f"{', '.join(strategy_names())}")
     if smap is None:
         return out
     hotspots, zones, rooms = set(smap.hotspots.ids), set(smap.zone_ids), set(smap.rooms.ids)
@@ -208,7 +240,10 @@ def _memory_problems(cfg, smap) -> list[str]:
 def problems(cfg, smap=None) -> list[str]:
     """Every problem found in ``cfg`` (a DictConfig or the schema dataclass), one line each.
     Name checks against hotspots, zones and rooms need the compiled map ``smap``."""
-    found = _range_problems(cfg) + _time_problems(cfg) + _name_problems(cfg, smap)
+    found = bound_problems(cfg)
+    if found:  # cross-field rules assume finite values in range
+        return found + _name_problems(cfg, None)
+    found = _time_problems(cfg) + _name_problems(cfg, smap)
     return found or _memory_problems(cfg, smap)
 
 

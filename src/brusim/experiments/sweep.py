@@ -20,12 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from brusim.errors import BrusimError
 from brusim.experiments.shards import (
-    config_matches,
     is_complete,
     overrides_key,
-    read_manifest,
     run_folders,
-    shard_problem,
     task_overrides,
 )
 from brusim.io import write_json
@@ -33,38 +30,6 @@ from brusim.io import write_json
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "sweep.json"
-
-
-def in_multirun() -> bool:
-    """Whether the current Hydra job is part of a multirun (sweep)."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def skip_complete_run(cfg: DictConfig, out: Path) -> bool:
-    """In a sweep, True when ``out`` already holds a complete run of ``cfg`` (manifest
-    ``complete``, outputs matching their hashes, same resolved config): the job is skipped."""
-    if not in_multirun() or read_manifest(Path(out)) is None:
-        return False
-    problem = shard_problem(Path(out), cfg, events_hash=True)
-    if problem is None:
-        log.info("skipping %s: already complete", out)
-        return True
-    log.info("re-running %s: %s", out, problem)
-    return False
-
-
-def resumable_run(cfg: DictConfig, out: Path) -> bool:
-    """True when ``out`` holds a checkpoint of an unfinished run of the same ``cfg`` (a killed
-    sweep job): it continues from there instead of starting over."""
-    from brusim.experiments.checkpoint import CHECKPOINT
-
-    out = Path(out)
-    return (out / CHECKPOINT).exists() and config_matches(out, cfg)
-
-
-def show_progress_bar(cfg: DictConfig) -> bool:
-    """The per-step progress bar of single runs (off inside sweeps, which count runs)."""
-    return bool(cfg.run.progress) and not in_multirun()
 
 
 # ------------------------------------------------------------------------------ progress

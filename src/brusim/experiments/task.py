@@ -10,16 +10,51 @@ import logging
 import sys
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from brusim.console import release_stderr
 from brusim.errors import BrusimError
+from brusim.experiments.shards import config_matches, read_manifest, shard_problem
+
+log = logging.getLogger(__name__)
+
+
+def in_multirun() -> bool:
+    """Whether the current Hydra job is part of a multirun (sweep)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def skip_complete_run(cfg: DictConfig, out: Path) -> bool:
+    """In a sweep, True when ``out`` already holds a complete run of ``cfg`` (manifest
+    ``complete``, outputs matching their hashes, same resolved config): the job is skipped."""
+    if not in_multirun() or read_manifest(Path(out)) is None:
+        return False
+    problem = shard_problem(Path(out), cfg, events_hash=True)
+    if problem is None:
+        log.info("skipping %s: already complete", out)
+        return True
+    log.info("re-running %s: %s", out, problem)
+    return False
+
+
+def resumable_run(cfg: DictConfig, out: Path) -> bool:
+    """True when ``out`` holds a checkpoint of an unfinished run of the same ``cfg`` (a killed
+    sweep job): it continues from there instead of starting over."""
+    from brusim.experiments.checkpoint import CHECKPOINT
+
+    out = Path(out)
+    return (out / CHECKPOINT).exists() and config_matches(out, cfg)
+
+
+def show_progress_bar(cfg: DictConfig) -> bool:
+    """The per-step progress bar of single runs (off inside sweeps, which count runs)."""
+    return bool(cfg.run.progress) and not in_multirun()
 
 
 def output_folder(cfg: DictConfig) -> Path:
     """The run's folder, absolute: ``run.output_dir`` or Hydra's run/sweep folder."""
-    from hydra.core.hydra_config import HydraConfig
-
     if cfg.run.output_dir:
         return Path(str(cfg.run.output_dir)).expanduser().resolve()
     return Path(HydraConfig.get().runtime.output_dir).resolve()
@@ -29,7 +64,6 @@ def run_task(cfg: DictConfig) -> None:
     """Run one simulation into its folder; inside a sweep, skip a point that is complete and
     continue one that was killed (a checkpoint of the same config)."""
     from brusim.experiments.single import resume_run, run_single
-    from brusim.experiments.sweep import resumable_run, show_progress_bar, skip_complete_run
 
     release_stderr()
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from brusim.config.constraints import count, positive, share
 from brusim.errors import MapError
 from brusim.map import cache
 from brusim.map.balls import ball_folder
@@ -31,12 +32,12 @@ COMPILER_VERSION = 3  # bump when compile output changes, to invalidate caches
 
 @dataclass
 class SyntheticSettings:
-    size: int = 20
-    spacing_m: float = 100.0
-    seed: int = 0
+    size: int = positive(20, "nodes per side")
+    spacing_m: float = positive(100.0, "m")
+    seed: int = count(0, "seed")
     hotspots: list[Any] = field(default_factory=lambda: [["central", 10, 10], ["west", 4, 10],
                                                     ["east", 16, 10], ["north", 10, 16]])
-    drop_share: float = 0.05
+    drop_share: float = share(0.05)
 
 
 @dataclass
@@ -56,8 +57,8 @@ class MapSettings:
     refresh: bool = False
     places_file: str | None = None
     communes_file: str | None = None
-    max_snap_m: float = 250.0
-    catchment_m: float = 400.0
+    max_snap_m: float = positive(250.0, "m")
+    catchment_m: float = positive(400.0, "m")
     use_cache: bool = True
     cache_dir: str | None = None
     synthetic: SyntheticSettings = field(default_factory=SyntheticSettings)

@@ -194,23 +194,7 @@ class StreetMap:
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         return indptr, cols.astype(np.int32)
 
-    def ball_matrix(self, radius_m: float) -> sp.csr_matrix:
-        """Sparse (N, N) 0/1 matrix linking nodes within ``radius_m`` metres (straight line)."""
-        import scipy.sparse as sp  # only when a matrix is asked for (slow import)
-
-        indptr, indices = self.ball(radius_m)
-        data = np.ones(len(indices), dtype=np.float32)
-        n = self.n_nodes
-        return sp.csr_matrix((data, indices, indptr), shape=(n, n))
-
     def nearest_node(self, x: float, y: float) -> tuple[int, float]:
         """Nearest node to a projected point and its straight-line distance (m)."""
         d, i = self.kdtree.query([x, y])
         return int(i), float(d)
-
-    def zone_index(self, key: str) -> int:
-        """Index of a zone given its id (e.g. '5341') or name; KeyError lists valid ones."""
-        for i, (zid, zname) in enumerate(zip(self.zone_ids, self.zone_names, strict=True)):
-            if key in (zid, zname):
-                return i
-        raise KeyError(f"unknown police zone {key!r}; valid: {', '.join(self.zone_names)}")

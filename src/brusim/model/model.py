@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from brusim.config.validate import validate
 from brusim.errors import ConfigError
 from brusim.map import MapSettings, StreetMap, load_street_map
 from brusim.model import bitgen
@@ -28,6 +29,7 @@ from brusim.model import users as us
 from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model.clock import Clock
 from brusim.model.events import EventLog, EventType
+from brusim.model.numba_cache import announce_compilation
 from brusim.model.outreach import Rooms, init_outreach
 from brusim.model.recorder import Recorder
 from brusim.model.spatial import Ball, node_xy32
@@ -100,7 +102,10 @@ class BrusselsMarketModel(mesa.Model):
         if isinstance(cfg, DictConfig):  # plain dataclasses: attribute access is 50x faster
             cfg = OmegaConf.to_object(cfg)
         self.cfg = cfg
+        validate(cfg)  # before the map is loaded: a bad value costs nothing
         self.smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
+        validate(cfg, self.smap)
+        announce_compilation()
         self.clock = Clock(float(cfg.step_minutes))
         self.seed_sequence = np.random.SeedSequence(int(cfg.seed))
         children = self.seed_sequence.spawn(len(RNG_STREAMS))

@@ -25,7 +25,7 @@ from brusim.map.plot import HALO, draw_streets
 
 if TYPE_CHECKING:
     from brusim.map.streetmap import StreetMap
-    from brusim.reports.brief import Results
+    from brusim.reports.results import Results
 
 DOT_COLOR = "#c0392b"
 PANEL_W = 4.4  # inches
@@ -101,7 +101,8 @@ def draw_timeline(fig: Figure, rect: tuple[float, float, float, float], n_weeks:
 
 def build_animation(res: Results, out_dir: Path, lang: str) -> list[Path]:
     """Write ``animation_<lang>.gif`` (and ``.mp4`` with ffmpeg) into ``out_dir``."""
-    from brusim.reports.brief import scenario_description, tr
+    from brusim.reports.i18n import tr
+    from brusim.reports.results import scenario_description
 
     smap = load_map(res.settings)
     scenarios = list(res.settings.scenarios)

@@ -1,0 +1,109 @@
+"""Every code the model writes into its arrays and logs, defined once.
+
+Python reads the enums and name tuples; compiled kernels read the ``np.int64`` constants below
+(numba freezes module globals at compile time, and an ``np.int64`` rather than a plain ``int``
+keeps a callee from being compiled once per value, see `brusim.model.events`). Each constant is
+derived from its enum, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class DealerStatus(IntEnum):
+    ACTIVE = 0      # on the street (selling when on shift)
+    LYING_LOW = 1   # away after feeling at risk, until ``until``
+    CUSTODY = 2     # arrested, released without prosecution at ``until``
+    PRISON = 3      # prosecuted, back to the reserve at ``until``
+    RESERVE = 4     # not dealing; recruits come from here
+
+
+class UserStatus(IntEnum):
+    IDLE = 0        # at home
+    SEARCHING = 1   # on the way to a market, or looking for a seller there
+    LINGERING = 2   # using in public near the site
+    TREATMENT = 3   # in treatment (after an outreach referral), until ``until``
+    RECOVERED = 4   # out of the market
+
+
+class PoliceRole(IntEnum):
+    PATROL = 0
+    FOCUS = 1
+
+
+class EventType(IntEnum):
+    TRANSACTION = 0
+    PUBLIC_USE = 1
+    ROOM_ENTRY = 2
+    VIOLENT_INCIDENT = 3
+    ARREST = 4
+    RELEASE_WITHOUT_PROSECUTION = 5
+    PROSECUTION = 6
+    OUTREACH_CONTACT = 7
+    TREATMENT_ENTRY = 8
+    UNSERVED_SEARCH = 9
+    DEALER_MOVE = 10
+    DEALER_LIE_LOW = 11
+    RECRUITMENT = 12
+
+
+DEALER_STATUS_NAMES = tuple(s.name.lower() for s in DealerStatus)
+USER_STATUS_NAMES = tuple(s.name.lower() for s in UserStatus)
+EVENT_NAMES = tuple(e.name.lower() for e in EventType)
+
+# recorded metrics, by column (brusim.model.recorder)
+METRICS = (
+    "dealers_active",       # state: sellers on their site and on shift (mean over the interval)
+    "dealer_hours",         # sellers present × hours
+    "transactions",
+    "public_use",
+    "room_entries",
+    "violent_incidents",
+    "arrests",
+    "releases_without_prosecution",
+    "prosecutions",
+    "police_hours",         # on-duty unit-hours present
+    "outreach_contacts",
+    "treatment_entries",
+    "unserved_searches",    # failed purchase attempts (demand without a seller)
+    "users_searching",      # state: users out searching (mean over the interval)
+)
+METRIC_INDEX = {m: i for i, m in enumerate(METRICS)}
+STATE_METRICS = ("dealers_active", "users_searching")
+
+# ---------------------------------------------------------------- constants for the kernels
+ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = (np.int64(s) for s in DealerStatus)
+IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED = (np.int64(s) for s in UserStatus)
+PATROL, FOCUS = (np.int64(r) for r in PoliceRole)
+
+EV_TRANSACTION = np.int64(EventType.TRANSACTION)
+EV_PUBLIC_USE = np.int64(EventType.PUBLIC_USE)
+EV_ROOM_ENTRY = np.int64(EventType.ROOM_ENTRY)
+EV_VIOLENT_INCIDENT = np.int64(EventType.VIOLENT_INCIDENT)
+EV_ARREST = np.int64(EventType.ARREST)
+EV_RELEASE = np.int64(EventType.RELEASE_WITHOUT_PROSECUTION)
+EV_PROSECUTION = np.int64(EventType.PROSECUTION)
+EV_OUTREACH_CONTACT = np.int64(EventType.OUTREACH_CONTACT)
+EV_TREATMENT_ENTRY = np.int64(EventType.TREATMENT_ENTRY)
+EV_UNSERVED_SEARCH = np.int64(EventType.UNSERVED_SEARCH)
+EV_DEALER_MOVE = np.int64(EventType.DEALER_MOVE)
+EV_DEALER_LIE_LOW = np.int64(EventType.DEALER_LIE_LOW)
+EV_RECRUITMENT = np.int64(EventType.RECRUITMENT)
+
+M_DEALERS_ACTIVE = np.int64(METRIC_INDEX["dealers_active"])
+M_DEALER_HOURS = np.int64(METRIC_INDEX["dealer_hours"])
+M_TRANSACTIONS = np.int64(METRIC_INDEX["transactions"])
+M_PUBLIC_USE = np.int64(METRIC_INDEX["public_use"])
+M_ROOM_ENTRIES = np.int64(METRIC_INDEX["room_entries"])
+M_VIOLENT_INCIDENTS = np.int64(METRIC_INDEX["violent_incidents"])
+M_ARRESTS = np.int64(METRIC_INDEX["arrests"])
+M_RELEASES = np.int64(METRIC_INDEX["releases_without_prosecution"])
+M_PROSECUTIONS = np.int64(METRIC_INDEX["prosecutions"])
+M_POLICE_HOURS = np.int64(METRIC_INDEX["police_hours"])
+M_OUTREACH_CONTACTS = np.int64(METRIC_INDEX["outreach_contacts"])
+M_TREATMENT_ENTRIES = np.int64(METRIC_INDEX["treatment_entries"])
+M_UNSERVED = np.int64(METRIC_INDEX["unserved_searches"])
+M_SEARCHING = np.int64(METRIC_INDEX["users_searching"])

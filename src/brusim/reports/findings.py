@@ -1,0 +1,96 @@
+"""The brief's findings: one sentence per scenario and outcome, worded from the paired
+contrasts (never written by hand)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brusim.reports.i18n import check_language, count_decimals, format_number, tr, value_ci
+from brusim.reports.results import Results, load_results, scenario_description
+
+REGION_FINDINGS = ("violent_incidents", "public_use", "police_hours", "outreach_contacts")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One key finding: a row of ``paired.parquet`` and the sentence that reports it.
+
+    ``relative*`` are ``difference*/baseline_mean`` (NaN when the baseline mean is 0; the
+    sentence then gives the absolute difference). ``clear`` is False when the 95% CI of the
+    difference includes zero.
+    """
+
+    scenario: str
+    group: str  # "hotspots" or "region"
+    area_kind: str
+    area: str
+    metric: str
+    baseline_mean: float
+    difference: float
+    difference_lo: float
+    difference_hi: float
+    relative: float
+    relative_lo: float
+    relative_hi: float
+    clear: bool
+    text: str
+
+
+def finding_from_row(res: Results, row: pd.Series, group: str, lang: str) -> Finding:
+    """Phrase one ``paired.parquet`` row as a model result, with its number and 95% CI."""
+    base = float(row["baseline_mean"])
+    diff, lo, hi = (float(row[c]) for c in ("difference", "difference_lo", "difference_hi"))
+    rel = (diff / base, lo / base, hi / base) if base > 0 else (np.nan,) * 3
+    value = (value_ci(rel, lang, "percent") if base > 0
+             else value_ci((diff, lo, hi), lang, "number", count_decimals(diff)))
+    desc = scenario_description(res, row["scenario"], lang)
+    subject = (tr("subject", lang, id=row["scenario"], desc=desc) if desc
+               else tr("subject_bare", lang, id=row["scenario"]))
+    where = (tr("where_region", lang) if row["area_kind"] == "region"
+             else tr("where_hotspot", lang, area=res.name(row["area"])))
+    clear = not bool(row["crosses_zero"])
+    text = tr("finding_clear" if clear else "finding_unclear", lang, subject=subject,
+              metric=tr(f"metric_{row['metric']}", lang), where=where, value=value,
+              base=format_number(base, lang, count_decimals(base)), n=res.window_weeks)
+    return Finding(row["scenario"], group, row["area_kind"], row["area"], row["metric"], base,
+                   diff, lo, hi, *rel, clear, text[0].upper() + text[1:])
+
+
+def hotspot_rows(res: Results, scenario: str) -> pd.DataFrame:
+    """Transactions rows for the findings: the target hotspot, then the 2-3 other hotspots
+    with the largest paired change (a third only if its change is clear)."""
+    p = res.tables["paired"]
+    hs = p[(p["scenario"] == scenario) & (p["metric"] == "transactions")
+           & (p["area_kind"] == "hotspot")]
+    target = hs[hs["area"] == res.settings.target]
+    rest = hs[(hs["area"] != res.settings.target)
+              & ~((hs["baseline_mean"] == 0) & (hs["difference"] == 0))]
+    rest = rest.assign(size=rest["difference"].abs()).sort_values(
+        ["size", "baseline_mean"], ascending=False).head(3)
+    if len(rest) == 3 and bool(rest.iloc[2]["crosses_zero"]):
+        rest = rest.head(2)
+    return pd.concat([target, rest.drop(columns="size")])
+
+
+def findings(results: Path | Results, lang: str = "en") -> list[Finding]:
+    """The key findings of every scenario against the baseline, in reading order: dealing at
+    the target and the most-changed hotspots, then violence, public use, police hours and
+    outreach contacts region-wide."""
+    check_language(lang)
+    res = results if isinstance(results, Results) else load_results(results)
+    p = res.tables["paired"]
+    out = []
+    for scen in res.others:
+        for _, row in hotspot_rows(res, scen).iterrows():
+            out.append(finding_from_row(res, row, "hotspots", lang))
+        region = p[(p["scenario"] == scen) & (p["area_kind"] == "region")].set_index("metric")
+        for metric in REGION_FINDINGS:
+            if metric in region.index:
+                row = region.loc[metric].copy()
+                row["metric"] = metric
+                out.append(finding_from_row(res, row, "region", lang))
+    return out

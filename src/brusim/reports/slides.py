@@ -1,0 +1,305 @@
+"""The brief's content as a list of `Slide` objects (title, findings, maps, tables, figures,
+parameters), built once and rendered to PDF (`brusim.reports.pdf`) and HTML
+(`brusim.reports.html`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brusim.reports.findings import Finding, findings
+from brusim.reports.i18n import count_decimals, format_number, tr, value_ci
+from brusim.reports.results import Results, scenario_label
+
+REGION_TABLE = ("transactions", "violent_incidents", "public_use", "outreach_contacts",
+                "police_hours")
+PARAMETER_PAGES = (("police", "courts", "population"), ("behaviour",))
+ROWS_PER_PAGE = 8  # at most this many table rows per PDF page
+
+
+@dataclass
+class Block:
+    """A piece of slide text: ``heading``, ``text``, ``bullets`` (list) or ``code`` (list)."""
+
+    kind: str
+    content: str | list[str]
+
+
+@dataclass
+class Table:
+    """A table of text cells; ``muted`` cells are drawn grey (e.g. a CI including zero)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    widths: list[float]
+    muted: list[list[bool]] = field(default_factory=list)
+
+
+@dataclass
+class Slide:
+    """One message: a title, text blocks, an optional table, images (path, caption) and a note.
+    ``kind`` is ``content``, ``title`` (title page), ``params`` (blocks are parameter columns)
+    or ``html`` (HTML only, e.g. the animation)."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    table: Table | None = None
+    images: list[tuple[Path, str]] = field(default_factory=list)
+    note: str = ""
+    kind: str = "content"
+    facts: list[tuple[str, str]] = field(default_factory=list)  # title page label/value pairs
+
+
+def title_slide(res: Results, lang: str) -> Slide:
+    """The question, the scenarios, horizon, replications, date, version and config hash."""
+    import brusim
+
+    w, m = res.windows, res.manifest
+    weeks = m.get("weeks", res.config.get("weeks"))
+    facts = [
+        (tr("scenarios_compared", lang), "; ".join(scenario_label(res, s, lang)
+                                                   for s in res.settings.scenarios)),
+        (tr("horizon", lang), tr("horizon_value", lang, weeks=format_number(weeks, lang),
+                                 start=format_number(m.get("intervention_week"), lang),
+                                 b0=w["before"][0] + 1, b1=w["before"][1],
+                                 a0=w["after"][0] + 1, a1=w["after"][1])),
+        (tr("replications", lang), tr("replications_value", lang, n=res.settings.replications)),
+        (tr("street_map", lang), str((m.get("map") or {}).get("name", ""))),
+        (tr("date", lang), str(m.get("started", ""))[:10]),
+        (tr("version", lang), brusim.__version__),
+        (tr("config_hash", lang), str(m.get("config_hash", ""))),
+    ]
+    return Slide(tr("title", lang), [Block("text", tr("subtitle", lang)),
+                                     Block("heading", tr("labelled", lang, label=tr(
+                                         "question", lang), text=res.settings.question))],
+                 note=tr("model_note", lang), kind="title", facts=facts)
+
+
+def finding_slides(res: Results, found: list[Finding], lang: str) -> list[Slide]:
+    """Two slides per scenario: where dealing went, and the region-wide effects."""
+    note = tr("findings_note", lang, n=res.window_weeks)
+    slides = []
+    for scen in res.others:
+        for group, key in (("hotspots", "findings_hotspots_title"),
+                           ("region", "findings_region_title")):
+            texts = [f.text for f in found if f.scenario == scen and f.group == group]
+            slides.append(Slide(tr(key, lang, scenario=scen),
+                                [Block("bullets", texts or [tr("no_findings", lang)])],
+                                note=note))
+    return slides
+
+
+def map_slides(res: Results, lang: str) -> list[Slide]:
+    """Per scenario: where dealing was (and, against the baseline, where it moved)."""
+    fig = res.path / "figures"
+    dealing = tr("map_dealing", lang, n=res.window_weeks)
+    note = tr("figure_language_note", lang) if lang != "en" else ""
+    slides = [Slide(tr("maps_title_baseline", lang, scenario=res.baseline),
+                    images=[(fig / f"dealing_{res.baseline}.png", dealing)], note=note)]
+    for scen in res.others:
+        slides.append(Slide(tr("maps_title", lang, scenario=scen), images=[
+            (fig / f"dealing_{scen}.png", dealing),
+            (fig / f"change_{scen}.png", tr("map_change", lang))], note=note))
+    return slides
+
+
+def hotspot_table(res: Results, scenario: str, lang: str) -> tuple[Table, list[str]]:
+    """Before, after, change [CI] and relative change [CI] of transactions per hotspot (the
+    target first, then by activity under the baseline), and the names of the hotspots without
+    any dealing in either window (left out of the table)."""
+    s = res.tables["summary"]
+    tx = s[(s["metric"] == "transactions") & (s["area_kind"] == "hotspot")]
+    order = (tx[tx["scenario"] == res.baseline].set_index("area")["before"]
+             .sort_values(ascending=False, kind="stable").index.tolist())
+    order = sorted(order, key=lambda a: a != res.settings.target)
+    sub = tx[tx["scenario"] == scenario].set_index("area")
+    rows, muted, empty = [], [], []
+    for area in [a for a in order if a in sub.index]:
+        r = sub.loc[area]
+        if r["before"] == 0 and r["after"] == 0 and area != res.settings.target:
+            empty.append(res.name(area))
+            continue
+        change = value_ci(r[["change", "change_lo", "change_hi"]], lang, "number",
+                          count_decimals(r["change"]))
+        rel = value_ci(r[["relative_change", "relative_change_lo", "relative_change_hi"]], lang,
+                       "percent")
+        rows.append([res.name(area), format_number(r["before"], lang, count_decimals(r["before"])),
+                     format_number(r["after"], lang, count_decimals(r["after"])), change, rel])
+        unclear = not r["change_lo"] > 0 and not r["change_hi"] < 0
+        muted.append([False, False, False, unclear, unclear])
+    header = [tr("hotspot", lang), tr("before", lang), tr("after", lang), tr("change", lang),
+              tr("relative_change", lang)]
+    return Table(header, rows, [3.8, 1.2, 1.2, 3.4, 3.0], muted), empty
+
+
+def hotspot_slides(res: Results, lang: str) -> list[Slide]:
+    """One table per scenario (long tables take several PDF pages)."""
+    note = tr("hotspots_note", lang, n=res.window_weeks, r=res.settings.replications)
+    slides = []
+    for scen in res.settings.scenarios:
+        table, empty = hotspot_table(res, scen, lang)
+        extra = f" {tr('hotspots_empty', lang, names=', '.join(empty))}" if empty else ""
+        slides.append(Slide(tr("hotspots_title", lang, scenario=scen), table=table,
+                            note=note + extra))
+    return slides
+
+
+def displacement_slide(res: Results, lang: str) -> Slide:
+    """WDQ and WDD per scenario with the standard interpretation, beside the WDQ figure."""
+    d = res.tables["displacement_summary"].set_index("scenario")
+    lines = []
+    for scen in res.others:
+        r = d.loc[scen]
+        wdq = value_ci(r[["wdq", "wdq_lo", "wdq_hi"]], lang, "number", 2)
+        wdd = value_ci(r[["wdd", "wdd_lo", "wdd_hi"]], lang, "number", 0)
+        meaning = tr(f"wdq_{r['interpretation']}", lang)
+        if (np.isfinite(r["wdq"]) and r["interpretation"] not in ("undefined", "no_target_gain")
+                and r["wdq_lo"] <= 0 <= r["wdq_hi"]):
+            meaning += " " + tr("wdq_unclear", lang)
+        lines.append(tr("displacement_line", lang, scenario=scen, wdq=wdq, wdd=wdd,
+                        meaning=meaning))
+    s = res.settings
+    target = res.name(s.target)
+    note = tr("displacement_note", lang, t=format_number(s.target_m, lang), target=target,
+              i=format_number(s.buffer_inner_m, lang), o=format_number(s.buffer_outer_m, lang))
+    return Slide(tr("displacement_title", lang, target=target), [Block("bullets", lines)],
+                 images=[(res.path / "figures" / "displacement_wdq.png", "")], note=note)
+
+
+def region_table(res: Results, lang: str) -> Table:
+    """Scenarios x region metrics: baseline totals, then relative differences [CI]."""
+    s, p = res.tables["summary"], res.tables["paired"]
+    base = s[(s["scenario"] == res.baseline) & (s["area_kind"] == "region")].set_index("metric")
+    rows = [[res.baseline, *(format_number(base["after"].get(m, np.nan), lang,
+                                           count_decimals(base["after"].get(m, np.nan)))
+                             for m in REGION_TABLE)]]
+    muted = [[False] * (len(REGION_TABLE) + 1)]
+    for scen in res.others:
+        reg = p[(p["scenario"] == scen) & (p["area_kind"] == "region")].set_index("metric")
+        cells, grey = [scen], [False]
+        for m in REGION_TABLE:
+            if m not in reg.index:
+                cells.append(tr("not_defined", lang))
+                grey.append(False)
+                continue
+            r = reg.loc[m]
+            b = r["baseline_mean"]
+            diff = r[["difference", "difference_lo", "difference_hi"]].to_numpy(dtype=float)
+            text = (value_ci(diff / b, lang, "percent") if b > 0
+                    else value_ci(diff, lang, "number", count_decimals(diff[0])))
+            cells.append(text.replace(" [", "\n[", 1))
+            grey.append(bool(r["crosses_zero"]))
+        rows.append(cells)
+        muted.append(grey)
+    header = [tr("scenario", lang), *(tr(f"col_{m}", lang) for m in REGION_TABLE)]
+    return Table(header, rows, [2.4, *([2.0] * len(REGION_TABLE))], muted)
+
+
+def figure_slides(res: Results, lang: str, animation: list[Path]) -> list[Slide]:
+    """Region table, police hours per reduction, hotspot time series and the animation."""
+    fig = res.path / "figures"
+    target = res.name(res.settings.target)
+    note = tr("figure_language_note", lang) if lang != "en" else ""
+    slides = [
+        Slide(tr("region_title", lang), table=region_table(res, lang),
+              note=tr("region_note", lang, n=res.window_weeks)),
+        Slide(tr("police_title", lang, target=target), images=[
+            (fig / "police_hours_per_reduction.png", tr("police_note", lang))], note=note),
+        Slide(tr("timeseries_title", lang), images=[
+            (fig / "hotspot_timeseries.png", tr("timeseries_note", lang))], note=note),
+    ]
+    gif = [p for p in animation if p.suffix == ".gif"]
+    if gif:
+        files = ", ".join(p.name for p in animation)
+        slides.append(Slide(tr("animation_title", lang), images=[(gif[0], "")], kind="html",
+                            note=tr("animation_files", lang, files=files)))
+    return slides
+
+
+def _leaves(prefix: str, node: object):
+    """``(dotted.path, value)`` for every leaf of a nested dict (empty dicts are leaves)."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from _leaves(f"{prefix}.{key}", value)
+    else:
+        yield prefix, node
+
+
+def parameter_lines(config: dict, sections: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """``(text, is_heading)`` lines of the values in ``sections`` of the config, one heading
+    per group (e.g. ``behaviour.dealers``) and ``name: value`` lines."""
+    lines: list[tuple[str, bool]] = []
+    parent = None
+    for section in sections:
+        for path, value in _leaves(section, config.get(section) or {}):
+            head, _, key = path.rpartition(".")
+            if head != parent:
+                lines.append((head.replace(".", " › "), True))
+                parent = head
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            lines.append((textwrap.shorten(f"{key}: {text}".replace('"', ""), 44,
+                                           placeholder=" …"), False))
+    return lines
+
+
+def closing_slides(res: Results, lang: str) -> list[Slide]:
+    """Assumptions and limitations, parameters appendix, data sources and reproduction."""
+    weeks = format_number(res.manifest.get("weeks", res.config.get("weeks")), lang)
+    keys = ("assumption_comparative", "assumption_no_fit", "assumption_behaviour",
+            "assumption_police", "assumption_population", "assumption_uncertainty",
+            "assumption_horizon")
+    assumptions = [tr(k, lang, r=res.settings.replications, weeks=weeks) for k in keys]
+    n = len(PARAMETER_PAGES)
+    params = [Slide(tr("parameters_title", lang, seed=res.settings.first_seed) + " "
+                    + tr("page_part", lang, k=k + 1, n=n),
+                    [Block("heading" if head else "code", text)
+                     for text, head in parameter_lines(res.config, sections)], kind="params")
+              for k, sections in enumerate(PARAMETER_PAGES)]
+    settings = res.path / "settings.yaml"
+    map_info = res.manifest.get("map") or {}
+    sources = [
+        Block("heading", tr("sources_heading", lang)),
+        Block("bullets", [tr(k, lang) for k in ("source_osm", "source_statbel",
+                                                  "source_transit", "source_hotspots")]),
+        Block("heading", tr("reproduce_heading", lang)),
+        Block("text", tr("reproduce_text", lang)),
+        Block("code", [f"brusim compare --config {settings}"]),
+        Block("text", tr("reproduce_map", lang, name=map_info.get("name", "?"),
+                         sha=str(map_info.get("source_sha256", "?"))[:16])),
+        Block("text", tr("reproduce_report", lang)),
+        Block("code", [f"brusim report {res.path} --lang {lang}"]),
+    ]
+    return [Slide(tr("assumptions_title", lang), [Block("bullets", assumptions)]),
+            *params, Slide(tr("sources_title", lang), sources)]
+
+
+def build_slides(res: Results, lang: str, animation: list[Path] = ()) -> list[Slide]:
+    """The whole brief as slides, in order."""
+    return [title_slide(res, lang), *finding_slides(res, findings(res, lang), lang),
+            *map_slides(res, lang), *hotspot_slides(res, lang), displacement_slide(res, lang),
+            *figure_slides(res, lang, list(animation)), *closing_slides(res, lang)]
+
+
+def paginate(slides: list[Slide], lang: str) -> list[Slide]:
+    """PDF pages: slides with long tables split into pages of at most `ROWS_PER_PAGE` rows;
+    HTML-only slides dropped."""
+    pages = []
+    for s in slides:
+        if s.kind == "html":
+            continue
+        if s.table is None or len(s.table.rows) <= ROWS_PER_PAGE:
+            pages.append(s)
+            continue
+        n = math.ceil(len(s.table.rows) / ROWS_PER_PAGE)
+        per = math.ceil(len(s.table.rows) / n)  # balanced pages
+        for k in range(n):
+            part = slice(k * per, (k + 1) * per)
+            table = Table(s.table.header, s.table.rows[part], s.table.widths, s.table.muted[part])
+            pages.append(Slide(f"{s.title} {tr('page_part', lang, k=k + 1, n=n)}", s.blocks,
+                               table, s.images, s.note, s.kind))
+    return pages

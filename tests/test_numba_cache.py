@@ -1,0 +1,86 @@
+"""The compiled kernels' disk cache cannot go stale when a rule is edited.
+
+numba keys a cached function by its own file only, so a phase kernel calling a helper in another
+file kept running the old helper after the helper was edited. `brusim.model.numba_cache` keys
+the cache by all the model package's sources; here a copy of the package is run, a helper is
+edited in one file, and the output of a kernel in another file changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from brusim.model import numba_cache
+from tests.conftest import REPO
+
+SCRIPT = """
+import brusim.model as bm
+from brusim.config.load import compose_config
+from brusim.model.events import EventType
+cfg = compose_config(["weeks=0.5"], config_name="synthetic")
+m = bm.BrusselsMarketModel(cfg)
+m.run()
+print(bm.NUMBA_CACHE_FOLDER, int(m.events.counts[EventType.ARREST]),
+      int(m.events.counts[EventType.TRANSACTION]))
+"""
+
+
+def _run(package_root: Path, tmp: Path) -> tuple[str, int, int]:
+    env = {**os.environ, "PYTHONPATH": str(package_root), "NUMBA_CACHE_DIR": str(tmp / "numba"),
+           "BRUSIM_CACHE": str(tmp / "cache")}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.split()
+    return out[-3], int(out[-2]), int(out[-1])
+
+
+def _edit_helper(package: Path) -> Path:
+    """Make `posts_within` (called by the police and users phase kernels, which live in other
+    files) find no unit ever: no arrests can happen."""
+    for path in sorted((package / "model").glob("*.py")):
+        text = path.read_text()
+        match = re.search(r"def posts_within\(.*?\n    return n\n", text, re.S)
+        if match:
+            edited = text[:match.end()].replace("    return n\n", "    return 0 * n\n") \
+                + text[match.end():]
+            path.write_text(edited)
+            return path
+    raise AssertionError("posts_within not found in brusim/model")
+
+
+def test_editing_a_helper_in_one_file_recompiles_its_callers_in_others(tmp_path: Path) -> None:
+    root = tmp_path / "src"  # a copy of the checkout: its package, configs and pyproject
+    shutil.copytree(REPO / "src" / "brusim", root / "brusim",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    folder, arrests, transactions = _run(root, tmp_path)
+    assert arrests > 0 and transactions > 0
+    assert Path(folder).parent == tmp_path / "numba"
+    assert any(Path(folder).rglob("*.nbi")), "kernels were cached"
+    assert _run(root, tmp_path) == (folder, arrests, transactions)  # from the cache: the same
+
+    edited = _edit_helper(root / "brusim")
+    assert edited.name != "step_police.py"  # the caller is in another file
+    new_folder, new_arrests, new_transactions = _run(root, tmp_path)
+    assert new_folder != folder
+    assert new_arrests == 0  # the edited helper ran, not the cached one
+    assert new_transactions > 0
+
+
+def test_the_cache_key_follows_every_source_of_the_model_package(tmp_path: Path) -> None:
+    package = tmp_path / "model"
+    shutil.copytree(REPO / "src" / "brusim" / "model", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    key = numba_cache.sources_digest(package)
+    assert key == numba_cache.sources_digest(REPO / "src" / "brusim" / "model")
+    (package / "clock.py").write_text((package / "clock.py").read_text() + "\n# edited\n")
+    assert numba_cache.sources_digest(package) != key
+    (package / "clock.py").unlink()
+    assert numba_cache.sources_digest(package) != key
