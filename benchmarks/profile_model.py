@@ -31,7 +31,7 @@ def build_model(weeks: float, synthetic: bool, seed: int) -> BrusselsMarketModel
 
 def n_agents(model: BrusselsMarketModel) -> int:
     """Dealers + users + police units + outreach workers."""
-    return len(model.dealers) + len(model.users) + len(model.police) + len(model.outreach)
+    return model.dealers.n + model.users.n + len(model.police) + len(model.outreach)
 
 
 def timed_run(model: BrusselsMarketModel) -> float:

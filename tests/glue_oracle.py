@@ -1,11 +1,12 @@
 """The model's step as it was before its phases were fused into compiled kernels (commit 5d44472).
 
 `GlueModel` is `BrusselsMarketModel` with the phases that are now one compiled kernel each
-(`step_users`, `step_dealers`, `step_police`, `step_outreach`) put back as the Python "glue"
-they replaced: numpy ``Generator`` draws from ``self.streams[...]`` and the per-rule kernels
-that still live in `brusim.model.kernels`, events and metrics through `EventLog.add` and
-`Recorder.add`. Patrol posts are drawn with the old ``searchsorted`` over the whole
-cumulative weight array, and `GlueRecorder` folds areas with ``np.add.at``. Everything else
+(`users.users_step`, `dealers.dealers_step`, `police.police_step`, `outreach.outreach_step`,
+`violence.violence_step`) put back as the Python "glue" they replaced: numpy ``Generator``
+draws from ``self.streams[...]`` and the per-rule compiled functions of each submodel, events
+and metrics through `EventLog.add` and `Recorder.add`. Patrol posts are drawn with the old
+``searchsorted`` over the whole cumulative weight array, and `GlueRecorder` folds areas with
+``np.add.at``. Everything else
 (set-up, the hourly police plan, recruitment, decay, recording) is the product's own code, so
 tests/test_phases.py can compare the two step by step, value for value.
 
@@ -21,13 +22,15 @@ import numpy as np
 from numba import njit
 
 from brusim.model import dealers as dl
-from brusim.model import kernels as kn
 from brusim.model import users as us
-from brusim.model.events import EventType
+from brusim.model.codes import DealerStatus, EventType, UserStatus
+from brusim.model.market import choose_markets, mark_sold
 from brusim.model.model import BrusselsMarketModel
-from brusim.model.outreach import Rooms
+from brusim.model.police import Deployment, police_exposure, posts_within
 from brusim.model.recorder import METRICS, Recorder
+from brusim.model.rooms import RoomState
 from brusim.model.spatial import Ball
+from brusim.model.violence import violence_odds
 
 _NONE = np.zeros(0, np.int64)  # no agents (read-only placeholder)
 _NONE.flags.writeable = False
@@ -42,7 +45,7 @@ def cover_at(nodes: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
     ``kernels.cover_at``."""
     out = np.empty(nodes.shape[0])
     for k in range(nodes.shape[0]):
-        out[k] = kn.posts_within(nodes[k], indptr, indices, posts_at, False)
+        out[k] = posts_within(nodes[k], indptr, indices, posts_at, False)
     return out
 
 
@@ -83,7 +86,7 @@ def outreach_contacts(
 
 
 def room_admissions(
-    rooms: Rooms,
+    rooms: RoomState,
     purchase_nodes: np.ndarray,
     willing: np.ndarray,
     open_now: np.ndarray,
@@ -130,6 +133,31 @@ class GlueRecorder(Recorder):
         return values
 
 
+TIMED = (DealerStatus.LYING_LOW, DealerStatus.CUSTODY, DealerStatus.PRISON)
+
+
+class GlueDeployment(Deployment):
+    """`Deployment` drawing patrol posts with numpy: ``searchsorted`` over the whole cumulative
+    weight array, one ``Generator.random`` array per hour."""
+
+    rng: np.random.Generator
+    paths: Counter
+
+    def _draw_posts(self, t: int, h: np.ndarray) -> tuple[int, np.ndarray]:
+        steps = self.steps_per_hour - t % self.steps_per_hour
+        posts = np.empty((steps, len(self.on_units)), np.int64)
+        posts[:] = self.police.node[self.on_units]
+        if len(self._patrol_units):
+            # the old (steps, units) layout: _patrol_group_by_step[:steps].ravel()
+            group = np.tile(self._patrol_group, steps)
+            sampler = self._patrol_sampler()
+            pos = sampler.cum.searchsorted(group + self.rng.random(len(group)), side="right")
+            drawn = sampler.nodes[np.minimum(pos, sampler.end[group] - 1)]
+            posts[:, self._patrol_cols] = drawn.reshape(steps, -1)
+            self.paths["patrol_draws"] += len(group)
+        return t, posts
+
+
 class GlueModel(BrusselsMarketModel):
     """`BrusselsMarketModel` with its fused phases replaced by the pre-fusion Python glue."""
 
@@ -138,52 +166,40 @@ class GlueModel(BrusselsMarketModel):
         self.recorder = GlueRecorder(self.smap, int(self.cfg.run.record_every_steps),
                                      self.step_hours)
         self.paths: Counter = Counter()
+        self.deployment.__class__ = GlueDeployment
+        self.deployment.rng = self.streams["police"]
+        self.deployment.paths = self.paths
+        self._outreach_covered: np.ndarray | None = None
+
+    def _sellers(self) -> np.ndarray:
+        return dl.where_active_on_shift(self.dealers.status, self._on_shift)
 
     # ------------------------------------------------------------------ police
-    def _draw_posts(self, t: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-        steps = self.durations.per_hour - t % self.durations.per_hour
-        posts = np.empty((steps, len(self._on_units)), np.int64)
-        posts[:] = self.police.node[self._on_units]
-        if len(self._patrol_units):
-            # the old (steps, units) layout: _patrol_group_by_step[:steps].ravel()
-            group = np.tile(self._patrol_group, steps)
-            sampler = self._patrol_sampler()
-            pos = sampler.cum.searchsorted(group + rng.random(len(group)), side="right")
-            drawn = sampler.nodes[np.minimum(pos, sampler.end[group] - 1)]
-            posts[:, self._patrol_cols] = drawn.reshape(steps, -1)
-            self.paths["patrol_draws"] += len(group)
-        return t, posts
-
-    def _police_and_courts(self, t: int) -> np.ndarray:
-        self._police_exposure(t)
+    def police_phase(self, t: int, new_hour: bool) -> np.ndarray:
+        dep = self.deployment
+        posts = dep.posts(t, new_hour, self.intervention_active, self.streams["police"],
+                          self._handle("police"))
+        self.police.node[dep.on_units] = posts
+        police_exposure(dep.posting(posts), dep.presence, self.world.fields, self.police_params)
+        self.recorder.add("police_hours", posts, self.step_hours)
         return self._arrests(t)
 
-    def _police_exposure(self, t: int) -> None:
-        first_step, posts = self._posts
-        nodes = posts[t - first_step]
-        self.police.node[self._on_units] = nodes
-        sight = self.ball_sight
-        kn.police_exposure(self.presence, self.decay_risk, nodes, self._effect, sight.indptr,
-                           sight.indices, self.arrest_memory, self.decay_arrest, self._posts_at,
-                           self._posts_now)
-        self._posts_now = nodes
-        self.recorder.add("police_hours", nodes, self.step_hours)
-
     def _arrests(self, t: int) -> np.ndarray:
-        d, rng = self.dealers, self.streams["police"]
+        d, rng, presence = self.dealers, self.streams["police"], self.deployment.presence
         selling = self._sellers()
-        arrest = self.ball_arrest
-        cover = cover_at(d.node[selling], arrest.indptr, arrest.indices, self._posts_at)
+        cover = cover_at(d.node[selling], presence.arrest_indptr, presence.arrest_indices,
+                         presence.posts_at)
         if not cover.any():  # nobody within arrest range of a unit
             return selling
         p = 1.0 - (1.0 - float(self.cfg.police.arrest_prob)) ** cover
         caught = selling[rng.random(len(selling)) < p]
         if len(caught) == 0:
             return selling
-        courts = self.cfg.courts
+        courts = self.court_params
         self.events.add(t, EventType.ARREST, d.node[caught], caught, d.crew[caught])
         self.recorder.add("arrests", d.node[caught])
-        self.arrest_memory += self.ball_sight.spread(
+        memory = self.world.fields.arrest_memory
+        memory += self.world.balls.sight.spread(
             d.node[caught], float(self.cfg.behaviour.dealers.arrest_risk), self.smap.n_nodes)
         self.paths["arrest_shuffle"] += len(caught) > 1
         caught = rng.permutation(caught)
@@ -191,24 +207,25 @@ class GlueModel(BrusselsMarketModel):
         prosecuted, released = caught[:free], caught[free:]
         self.paths["court_full"] += len(released) > 0
         self.court_used += len(prosecuted)
-        d.status[prosecuted] = dl.PRISON
-        d.until[prosecuted] = t + self.durations.sentence
-        d.status[released] = dl.CUSTODY
-        d.until[released] = t + self.durations.custody
+        d.status[prosecuted] = DealerStatus.PRISON
+        d.until[prosecuted] = t + courts.sentence_steps
+        d.status[released] = DealerStatus.CUSTODY
+        d.until[released] = t + courts.custody_steps
         if len(prosecuted):
             self.events.add(t, EventType.PROSECUTION, d.node[prosecuted], prosecuted)
             self.recorder.add("prosecutions", d.node[prosecuted])
         return self._sellers()
 
     # ------------------------------------------------------------------ dealers
-    def _step_dealers(self, t: int, selling: np.ndarray) -> None:
-        d, beh = self.dealers, self.cfg.behaviour.dealers
+    def dealers_phase(self, t: int, selling: np.ndarray) -> None:
+        d, p, f = self.dealers, self.dealer_params, self.world.fields
+        if self._crews is None:
+            self._crews = dl.crew_index(d)
         if self._dealer_transitions(t):
             selling = self._sellers()
-        act, risk = kn.sellers_acting(selling, d.node, d.tolerance, self._decision_phase,
-                                      (-t) % self.durations.decision, self.presence,
-                                      self.arrest_memory, float(beh.risk_half_saturation),
-                                      float(beh.flee_risk))
+        act, risk = dl.sellers_acting(selling, d, self._decision_phase,
+                                      (-t) % p.decision_steps, f.presence, f.arrest_memory,
+                                      p.half_saturation, p.flee_risk)
         if act.any() and self._decide(t, selling[act], selling, risk[act],
                                       self.streams["dealers"]):
             selling = self._sellers()  # some lie low or quit
@@ -219,15 +236,15 @@ class GlueModel(BrusselsMarketModel):
 
     def _dealer_transitions(self, t: int) -> bool:
         d = self.dealers
-        ended = (dl.TIMED[d.status] & (d.until <= t)).nonzero()[0]
+        ended = (np.isin(d.status, TIMED) & (d.until <= t)).nonzero()[0]
         if len(ended) == 0:
             return False
         status = d.status[ended]
-        released = ended[status == dl.CUSTODY]
-        d.status[ended[status != dl.PRISON]] = dl.ACTIVE
-        d.status[ended[status == dl.PRISON]] = dl.RESERVE
-        self.paths["prison_ends"] += int((status == dl.PRISON).sum())
-        self.paths["lie_low_ends"] += int((status == dl.LYING_LOW).sum())
+        released = ended[status == DealerStatus.CUSTODY]
+        d.status[ended[status != DealerStatus.PRISON]] = DealerStatus.ACTIVE
+        d.status[ended[status == DealerStatus.PRISON]] = DealerStatus.RESERVE
+        self.paths["prison_ends"] += int((status == DealerStatus.PRISON).sum())
+        self.paths["lie_low_ends"] += int((status == DealerStatus.LYING_LOW).sum())
         if len(released):
             self.events.add(t, EventType.RELEASE_WITHOUT_PROSECUTION, d.node[released], released)
             self.recorder.add("releases_without_prosecution", d.node[released])
@@ -235,123 +252,101 @@ class GlueModel(BrusselsMarketModel):
 
     def _decide(self, t: int, who: np.ndarray, selling: np.ndarray, risk_who: np.ndarray,
                 rng: np.random.Generator) -> bool:
-        d, beh, smap = self.dealers, self.cfg.behaviour.dealers, self.smap
-        n_who, k_rand = len(who), max(int(beh.n_candidates) - 4, 2)
-        markets = self.market_nodes
+        d, p = self.dealers, self.dealer_params
+        n_who, k_rand = len(who), p.k_rand
+        markets = self.markets.nodes
         # random numbers in the order of candidate_sites, then one Gumbel per candidate
         u_mate = rng.random(n_who)
         u_market = rng.random(n_who) if len(markets) else _NO_DRAWS
         u_sample = rng.random(k_rand * n_who)
-        noise = rng.gumbel(size=(n_who, 4 + k_rand))
-        order, start, size = self._crews()
-        aware, market, x32, y32 = self.ball_aware, self.ball_market, self._x32, self._y32
-        selling_nodes = d.node[selling]
-        new_site, moved, lie_low = kn.decide_sites(
-            who, d.node, d.crew, d.status, d.tolerance, d.crew_home, dl.ACTIVE,
-            order, start, size, x32[markets], y32[markets], markets, x32, y32,
-            np.float32(aware.radius_m), aware.indptr, aware.indices, k_rand,
-            u_mate, u_market, u_sample, noise,
-            market.indptr, market.indices, float(market.radius_m),
-            selling_nodes, d.crew[selling], self._near_scratch,
-            self._demand_near, self._footfall_pull, self.presence, self.arrest_memory,
-            self._sbd_cut_nodes if (t >= self.intervention_step and self._any_sbd) else _NO_DRAWS,
-            self.smap.x, self.smap.y, float(smap.circuity), float(beh.risk_half_saturation),
-            float(beh.crew_bonus), float(beh.risk_weight), float(beh.turf_penalty),
-            float(beh.move_cost_per_km) / 1000.0, float(beh.turf_cost_per_km) / 1000.0,
-            float(beh.choice_noise), float(beh.min_utility), float(beh.switch_margin))
+        noise = rng.gumbel(size=(n_who, dl.FIXED_CANDIDATES + k_rand))
+        sbd_on = t >= self.intervention_step and self.world.any_sbd
+        new_site, moved, lie_low = dl.decide_sites(
+            who, d, self._crews, markets, self.site_search,
+            dl.SiteDraws(u_mate, u_market, u_sample, noise), (d.node[selling], d.crew[selling]),
+            self.world.fields, self.world.sbd_attractiveness_cut if sbd_on else _NO_DRAWS, p)
         mv = who[moved]
         if len(mv):
             self.events.add(t, EventType.DEALER_MOVE, new_site[moved], mv, d.node[mv])
             risky = risk_who[moved] > 0.2
             self.paths["displaced"] += int(risky.sum())
-            d.displaced_until[mv[risky]] = t + self.durations.displaced_memory
+            d.displaced_until[mv[risky]] = t + p.displaced_steps
             d.node[mv] = new_site[moved]
         d.lie_lows[who[~lie_low]] = 0
         ll = who[lie_low]
         if len(ll):
             self.events.add(t, EventType.DEALER_LIE_LOW, d.node[ll], ll)
             d.lie_lows[ll] += 1
-            quit_ = ll[d.lie_lows[ll] >= int(beh.quit_after_lie_lows)]
+            quit_ = ll[d.lie_lows[ll] >= p.quit_after_lie_lows]
             self.paths["quit"] += len(quit_)
-            d.status[ll] = dl.LYING_LOW
-            d.until[ll] = t + self.durations.lie_low
-            d.status[quit_] = dl.RESERVE
+            d.status[ll] = DealerStatus.LYING_LOW
+            d.until[ll] = t + p.lie_low_steps
+            d.status[quit_] = DealerStatus.RESERVE
             d.lie_lows[quit_] = 0
         return len(ll) > 0
 
     # ------------------------------------------------------------------ users
-    def _step_users(self, t: int, hour: float) -> None:
+    def users_phase(self, t: int) -> None:
         u, rng = self.users, self.streams["users"]
         self._end_treatments(t)
-        cand, arr = kn.scan_users(t, u.status, u.until, u.ready, u.arrive, u.node, u.home,
-                                  self.ball_sight.indptr, self.ball_sight.indices,
-                                  self._posts_at, us.IDLE, us.SEARCHING, us.LINGERING)
-        rate = self.clock.demand_factor(t) / self.durations.purchase_interval
+        cand, arr = us.scan_users(t, u, self.deployment.presence)
+        rate = self.clock.demand_factor(t) / self.user_params.purchase_interval_steps
         start = cand[rng.random(len(cand)) < rate]  # idle users start craving
         failed = failed_at = _NONE
         if len(arr):
             u.node[arr] = u.target[arr]
-            failed, failed_at = self._purchases(t, arr, hour)
+            failed, failed_at = self._purchases(t, arr)
         if len(start) or len(failed):
             self._set_out(t, start, failed, failed_at)
-        self.recorder.add("users_searching", u.node[u.status == us.SEARCHING])
+        self.recorder.add("users_searching", u.node[u.status == UserStatus.SEARCHING])
 
     def _end_treatments(self, t: int) -> None:
         u, rng = self.users, self.streams["users"]
-        done = kn.where_equal_due(u.status, us.TREATMENT, u.until, t)
+        done = us.where_equal_due(u.status, UserStatus.TREATMENT, u.until, t)
         if len(done) == 0:
             return
         relapse = rng.random(len(done)) < float(self.cfg.behaviour.outreach.relapse_prob)
         self.paths["relapse"] += int(relapse.sum())
         self.paths["recovery"] += int((~relapse).sum())
-        u.status[done[relapse]] = us.IDLE
+        u.status[done[relapse]] = UserStatus.IDLE
         u.ready[done[relapse]] = t
-        u.status[done[~relapse]] = us.RECOVERED
+        u.status[done[~relapse]] = UserStatus.RECOVERED
 
     def _set_out(self, t: int, start: np.ndarray, failed: np.ndarray, failed_at: np.ndarray
                  ) -> None:
-        u, beh, rng, smap = self.users, self.cfg.behaviour.users, self.streams["users"], self.smap
-        fresh = (u.known[start] < 0) | (rng.random(len(start)) >= float(beh.loyalty))
+        u, p, rng = self.users, self.user_params, self.streams["users"]
+        fresh = (u.known[start] < 0) | (rng.random(len(start)) >= p.loyalty)
         origins = np.concatenate([u.home[start[fresh]], failed_at])
-        picks = us.pick_markets((self._x32, self._y32), origins, self.market_nodes,
-                                self.market_strength, float(beh.search_radius_m), rng,
-                                exclude_origin=np.arange(len(origins)) >= len(origins) - len(
-                                    failed))
-        walk, transit = us.speeds_m_per_step(beh, self.clock.step_minutes)
-        kn.set_out(t, start, fresh, picks, failed, failed_at, u.status, u.attempts, u.target,
-                   u.node, u.home, u.ready, u.arrive, u.known, int(beh.max_attempts),
-                   self.durations.retry, us.SEARCHING, us.IDLE, smap.x, smap.y,
-                   float(smap.circuity), walk, transit, float(beh.transit_above_m))
+        picks = choose_markets(self.world.xy32, origins, self.markets.nodes,
+                               self.markets.strength,
+                               float(self.cfg.behaviour.users.search_radius_m), rng,
+                               exclude_origin=np.arange(len(origins)) >= len(origins) - len(
+                                   failed))
+        us.set_out(t, u, start, fresh, picks, failed, failed_at, self.user_world, p)
 
-    def _purchases(self, t: int, arr: np.ndarray, hour: float) -> tuple[np.ndarray, np.ndarray]:
-        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
+    def _purchases(self, t: int, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u, p, rng, w = self.users, self.user_params, self.streams["users"], self.user_world
         selling, seller_nodes = self._selling, self._seller_nodes
-        padded = self.ball_purchase.padded
-        noise = rng.random((len(arr), padded.shape[1]))
-        site, n_sellers, ok = kn.busiest_sites(u.node[arr], padded, seller_nodes,
-                                               self._sellers_at, noise, bool(beh.avoid_police),
-                                               self.ball_arrest.indptr,
-                                               self.ball_arrest.indices, self._posts_at)
+        noise = rng.random((len(arr), w.purchase_padded.shape[1]))
+        site, n_sellers, ok = us.busiest_sites(u.node[arr], w.purchase_padded, seller_nodes,
+                                               w.sellers_at, noise, p.avoid_police,
+                                               self.deployment.presence)
         buyers, sites, failed = arr[ok], site[ok], arr[~ok]
         u_seller = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS  # a seller at the site
         room = self._room_use(t, buyers, sites) if len(buyers) else None
         in_room = None if room is None else room >= 0
         u_public = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS
-        sbd_on = t >= self.intervention_step and self._any_sbd
-        dealer_w = self.cfg.behaviour.dealers
-        dealer, public, failed_at = kn.purchases(
-            t, buyers, sites, n_sellers[ok], u_seller, u_public, float(beh.public_use_prob),
-            self._sbd_nuisance_nodes if sbd_on else _NO_DRAWS,
-            _NO_ROOM if in_room is None else in_room, failed, selling, seller_nodes,
-            self.sales, self.unserved, self._demand_near, self.ball_market.padded,
-            float(dealer_w.sales_weight) * self._hourly_factor,
-            float(dealer_w.unserved_weight) * self._hourly_factor,
-            u.status, u.node, u.home, u.known, u.until, u.ready, u.attempts,
-            self.durations.linger, self.durations.min_gap, us.LINGERING, us.IDLE)
+        sbd_on = t >= self.intervention_step and self.world.any_sbd
+        dealer, public, failed_at = us.purchases(
+            t, u, buyers, sites, n_sellers[ok], (u_seller, u_public),
+            self.world.sbd_nuisance_cut if sbd_on else _NO_DRAWS,
+            _NO_ROOM if in_room is None else in_room, failed, (selling, seller_nodes),
+            self.world.fields, w.market_padded, p)
         if len(buyers):
             self.events.add(t, EventType.TRANSACTION, sites, buyers, dealer)
             self.recorder.add("transactions", sites)
-            kn.mark_sold(sites, *self._sold)
+            view = self.markets.view()
+            mark_sold(sites, view.sold_mask, view.sold_nodes, view.sold_count)
             if in_room is not None and in_room.any():
                 rn = self.rooms.node[room[in_room]]
                 self.events.add(t, EventType.ROOM_ENTRY, rn, buyers[in_room], room[in_room])
@@ -365,23 +360,23 @@ class GlueModel(BrusselsMarketModel):
         return failed, failed_at
 
     def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray) -> np.ndarray | None:
-        open_now = self._room_hours[t % self.durations.per_day] & (t >= self.rooms.from_step)
+        open_now = self.room_schedule.open_now(t, self.steps_per_day)
         if not open_now.any():
             return None
-        u, beh, rng = self.users, self.cfg.behaviour.users, self.streams["users"]
+        u, p, rng = self.users, self.user_params, self.streams["users"]
         referred = u.referred_until[buyers] >= t
         self.paths["referred_buyers"] += int(referred.sum())
-        p_room = np.where(referred, float(beh.room_use_prob_referred), float(beh.room_use_prob))
+        p_room = np.where(referred, p.room_use_prob_referred, p.room_use_prob)
         willing = rng.random(len(buyers)) < p_room
-        return room_admissions(self.rooms, sites, willing, open_now, float(beh.room_reach_m),
-                               rng, self.paths)
+        return room_admissions(self.rooms, sites, willing, open_now, p.room_reach_m, rng,
+                               self.paths)
 
     # ------------------------------------------------------------------ outreach
-    def _step_outreach(self, t: int, new_hour: bool) -> None:
+    def outreach_phase(self, t: int, new_hour: bool) -> None:
         o, beh, rng = self.outreach, self.cfg.behaviour.outreach, self.streams["outreach"]
         if len(o) == 0:
             return
-        on_shift = self._outreach_shift[t % self.durations.per_week]
+        on_shift = self.outreach_plan.shift[t % self.steps_per_week]
         o.on_shift[:] = on_shift
         if new_hour:
             hs = self.smap.hotspots
@@ -391,11 +386,13 @@ class GlueModel(BrusselsMarketModel):
             self._outreach_covered = None
         if not on_shift:
             return
+        contact = self.world.balls.contact
         if self._outreach_covered is None:  # workers stay put within the hour
-            self._outreach_covered = covered_nodes(o.node, self.ball_contact, self.smap.n_nodes)
+            self._outreach_covered = covered_nodes(o.node, contact, self.smap.n_nodes)
         u = self.users
-        present = ((u.status == us.SEARCHING) | (u.status == us.LINGERING)).nonzero()[0]
-        hit = outreach_contacts(u.node[present], o.node, self.ball_contact,
+        present = ((u.status == UserStatus.SEARCHING)
+                   | (u.status == UserStatus.LINGERING)).nonzero()[0]
+        hit = outreach_contacts(u.node[present], o.node, contact,
                                 self.smap.n_nodes, float(beh.contact_prob),
                                 int(beh.max_contacts_per_step), rng,
                                 covered=self._outreach_covered, paths=self.paths)
@@ -404,25 +401,24 @@ class GlueModel(BrusselsMarketModel):
             return
         self.events.add(t, EventType.OUTREACH_CONTACT, u.node[met], met)
         self.recorder.add("outreach_contacts", u.node[met])
-        u.referred_until[met] = t + self.durations.referral
+        u.referred_until[met] = t + self.outreach_plan.params.referral_steps
         treat = met[rng.random(len(met)) < float(beh.treatment_prob)]
         if len(treat):
             self.events.add(t, EventType.TREATMENT_ENTRY, u.node[treat], treat)
             self.recorder.add("treatment_entries", u.node[treat])
             weeks = rng.exponential(float(beh.treatment_weeks), size=len(treat))
-            u.status[treat] = us.TREATMENT
+            u.status[treat] = UserStatus.TREATMENT
             u.until[treat] = t + (weeks * self.clock.steps_per_week).astype(np.int64) + 1
             u.node[treat] = u.home[treat]
 
     # ------------------------------------------------------------------ violence
-    def _violence(self, t: int, hour: float) -> None:
-        d, beh, rng = self.dealers, self.cfg.behaviour.violence, self.streams["violence"]
+    def violence_phase(self, t: int) -> None:
+        d, rng = self.dealers, self.streams["violence"]
         selling = self._selling
         if len(selling) < 2:
             return
-        contested, p = kn.violence_odds(selling, self._seller_nodes, self.cell, d.crew,
-                                        len(d.crew_home), d.displaced_until, t,
-                                        float(beh.base_prob), float(beh.displaced_factor))
+        contested, p = violence_odds(t, selling, self._seller_nodes, self.cell, d,
+                                     self.violence_params)
         if len(contested) == 0:
             return
         hit = contested[rng.random(len(contested)) < p]

@@ -1,4 +1,4 @@
-"""The numba kernels of `brusim.model.kernels` against the numpy code they replaced.
+"""The compiled rules of the model's submodels against the numpy code they replaced.
 
 Each ``old_*`` function below is a compact port of the pre-numba numpy rule (commit c9d7868:
 model.py, users.py, dealers.py, police.Posts). A kernel is given the same inputs and the same
@@ -15,11 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brusim.model import BrusselsMarketModel
+from brusim.model import BrusselsMarketModel, codes
 from brusim.model import dealers as dl
-from brusim.model import kernels as kn
 from brusim.model import users as us
+from brusim.model.market import choose_markets
+from brusim.model.police import (
+    PoliceParams,
+    Posting,
+    Presence,
+    police_exposure,
+    posts_within,
+)
 from brusim.model.spatial import Ball, node_xy32
+from brusim.model.violence import contested_cells
+from brusim.model.world import Fields, decay_fields
 from tests.conftest import synthetic_config
 
 SEEDS = (0, 1, 2)
@@ -74,15 +83,26 @@ def random_users(rng: np.random.Generator, n_users: int, n_nodes: int, t: int) -
 
 
 def copy_state(state):
-    """A deep copy of a state dataclass of arrays."""
-    return dataclasses.replace(state, **{f.name: getattr(state, f.name).copy()
-                                         for f in dataclasses.fields(state)})
+    """A deep copy of a state (a NamedTuple of arrays)."""
+    return state._replace(**{f: getattr(state, f).copy() for f in state._fields})
 
 
 def assert_same_state(a, b) -> None:
-    for f in dataclasses.fields(a):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        assert x.dtype == y.dtype and np.array_equal(x, y), f.name
+    for f in a._fields:
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype and np.array_equal(x, y), f
+
+
+def presence_of(sight: Ball, arrest: Ball, posts_at: np.ndarray) -> Presence:
+    return Presence(sight.indptr, sight.indices, arrest.indptr, arrest.indices, posts_at)
+
+
+def fields_of(n: int, sales=None, unserved=None, demand_near=None, presence=None,
+              memory=None) -> Fields:
+    def given(a, size):
+        return np.zeros(size) if a is None else a
+    return Fields(given(presence, n), given(memory, n), given(sales, n), given(unserved, n),
+                  given(demand_near, n + 1))
 
 
 def subset(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
@@ -115,14 +135,14 @@ def old_cover(ball: Ball, posts: np.ndarray, n: int) -> np.ndarray:
 
 def old_scan_users(t, u: us.UserState, in_sight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pre-numba numpy rules (_end_lingering, start_cravings' candidates, the arrivals)."""
-    linger = (u.status == us.LINGERING).nonzero()[0]
+    linger = (u.status == codes.LINGERING).nonzero()[0]
     stay = u.until[linger] > t
     stay[stay] = ~in_sight[u.node[linger[stay]]]
     leave = linger[~stay]
-    u.status[leave] = us.IDLE
+    u.status[leave] = codes.IDLE
     u.node[leave] = u.home[leave]
-    cand = ((u.status == us.IDLE) & (u.ready <= t)).nonzero()[0]
-    return cand, ((u.status == us.SEARCHING) & (u.arrive <= t)).nonzero()[0]
+    cand = ((u.status == codes.IDLE) & (u.ready <= t)).nonzero()[0]
+    return cand, ((u.status == codes.SEARCHING) & (u.arrive <= t)).nonzero()[0]
 
 
 def old_busiest(origins, padded, seller_nodes, noise, cover_arrest, avoid_police: bool):
@@ -163,10 +183,10 @@ def old_purchases(t, buyers, sites, n_sellers, failed, u_seller, u_public, publi
         if in_room is not None:
             public &= ~in_room
         pb = buyers[public]
-        u.status[pb] = us.LINGERING
+        u.status[pb] = codes.LINGERING
         u.until[pb] = t + linger
         home = buyers[~public]
-        u.status[home] = us.IDLE
+        u.status[home] = codes.IDLE
         u.node[home] = u.home[home]
         u.ready[buyers] = t + min_gap
     nodes = I64
@@ -193,13 +213,13 @@ def old_set_out(t, start, fresh_mask, picks, failed, failed_at, u: us.UserState,
     n_fresh = len(fresh)
     fresh_pick = picks[:n_fresh]
     target[fresh] = np.where(fresh_pick < 0, u.home[start[fresh]], fresh_pick)
-    u.status[start] = us.SEARCHING
+    u.status[start] = codes.SEARCHING
     u.attempts[start] = 0
     u.target[start] = target
     nxt = picks[n_fresh:]
     go = (u.attempts[failed] < max_attempts) & (nxt >= 0)
     g = failed[~go]
-    u.status[g] = us.IDLE
+    u.status[g] = codes.IDLE
     u.node[g] = u.home[g]
     u.ready[g] = t + retry
     u.target[failed[go]] = nxt[go]
@@ -281,7 +301,7 @@ def old_decide(d: dl.DealerState, who, selling, aware: Ball, market: Ball, marke
     cands[:, 0], cands[:, 1], cands[:, 3] = cur, home, cur
     order, start, size = old_crew_index(d)
     mate = order[start[crew] + (rng.random(len(who)) * size[crew]).astype(np.int64)]
-    cands[:, 2] = np.where(d.status[mate] == dl.ACTIVE, d.node[mate], home)
+    cands[:, 2] = np.where(d.status[mate] == codes.ACTIVE, d.node[mate], home)
     if len(markets):  # a random known market in reach
         xy = xy64(smap)
         in_reach = (np.abs(xy[cur][:, None] - xy[markets]) <= aware.radius_m).cumsum(axis=1)
@@ -331,7 +351,7 @@ def test_decay_fields(seed: int, n: int):
     fields = [rng.random(n) * 10, rng.random(n), rng.random(n + 1) * 3]
     factor = float(rng.random())
     expected = [f * factor for f in fields]
-    kn.decay_fields(*fields, factor)
+    decay_fields(*fields, factor)
     for got, want in zip(fields, expected, strict=True):
         assert np.array_equal(got, want)
 
@@ -344,7 +364,8 @@ def test_police_exposure_and_coverage(model, seed, n_units, same_effect, isolate
     rng = np.random.default_rng(seed)
     n = model.smap.n_nodes
     cut = rng.choice(n, 30, replace=False) if isolated else I64
-    sight, arrest = isolate(model.ball_sight, cut), isolate(model.ball_arrest, cut)
+    balls = model.world.balls
+    sight, arrest = isolate(balls.sight, cut), isolate(balls.arrest, cut)
     # posts repeat nodes (two units at one node) and include isolated nodes
     posts = rng.choice(np.concatenate([rng.integers(0, n, 20), cut[:3]]), n_units)
     old_posts = rng.integers(0, n, int(rng.integers(0, 30)))
@@ -355,8 +376,10 @@ def test_police_exposure_and_coverage(model, seed, n_units, same_effect, isolate
     old_police_exposure(want_presence, want_memory, posts, effect, sight, decay_risk,
                         decay_arrest)
     posts_at = np.bincount(old_posts, minlength=n).astype(np.int64)
-    kn.police_exposure(presence, decay_risk, posts, effect, sight.indptr, sight.indices, memory,
-                       decay_arrest, posts_at, old_posts)
+    police_exposure(Posting(posts, old_posts, I64, effect, I64),
+                    presence_of(sight, arrest, posts_at), fields_of(n, presence=presence,
+                                                                    memory=memory),
+                    PoliceParams(0.0, 0.0, decay_risk, decay_arrest, 0.25))
     assert np.array_equal(presence, want_presence)
     assert np.array_equal(memory, want_memory)
     assert np.array_equal(posts_at, np.bincount(posts, minlength=n))
@@ -367,16 +390,16 @@ def test_police_exposure_and_coverage(model, seed, n_units, same_effect, isolate
         assert np.array_equal(cover, ball.spread(posts, 1.0, n))
         assert np.array_equal(cover_at(every, ball, posts_at), cover)
         for node in rng.choice(n, 25):
-            count = kn.posts_within(node, ball.indptr, ball.indices, posts_at, False)
-            seen = kn.posts_within(node, ball.indptr, ball.indices, posts_at, True)
+            count = posts_within(node, ball.indptr, ball.indices, posts_at, False)
+            seen = posts_within(node, ball.indptr, ball.indices, posts_at, True)
             assert count == cover[node] and seen == (cover[node] > 0)
     if isolated:
         assert not cover_at(cut, sight, posts_at).any()
 
 
 def cover_at(nodes: np.ndarray, ball: Ball, posts_at: np.ndarray) -> np.ndarray:
-    """Units posted within the ball of each of ``nodes`` (`kernels.posts_within`)."""
-    return np.array([kn.posts_within(int(v), ball.indptr, ball.indices, posts_at, False)
+    """Units posted within the ball of each of ``nodes`` (`police.posts_within`)."""
+    return np.array([posts_within(int(v), ball.indptr, ball.indices, posts_at, False)
                      for v in nodes], dtype=float)
 
 
@@ -390,13 +413,12 @@ def test_where_equal_due_and_active_on_shift(seed: int, n: int):
     status = rng.integers(0, 5, n).astype(np.int8)
     when = rng.integers(0, 10, n).astype(np.int64)
     on_shift = rng.random(n) < 0.5
-    for value, t in ((us.TREATMENT, 5), (us.IDLE, -1), (us.SEARCHING, 10)):
-        got = kn.where_equal_due(status, value, when, t)
+    for value, t in ((codes.TREATMENT, 5), (codes.IDLE, -1), (codes.SEARCHING, 10)):
+        got = us.where_equal_due(status, value, when, t)
         assert got.dtype == np.int64
         assert np.array_equal(got, ((status == value) & (when <= t)).nonzero()[0])
-    for active in (dl.ACTIVE, dl.RESERVE):
-        got = kn.where_active_on_shift(status, active, on_shift)
-        assert np.array_equal(got, ((status == active) & on_shift).nonzero()[0])
+    got = dl.where_active_on_shift(status, on_shift)
+    assert np.array_equal(got, ((status == codes.ACTIVE) & on_shift).nonzero()[0])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -405,18 +427,16 @@ def test_where_equal_due_and_active_on_shift(seed: int, n: int):
 def test_scan_users(model, seed, n_users, n_units):
     rng = np.random.default_rng(seed)
     n, t = model.smap.n_nodes, 20
-    sight = isolate(model.ball_sight, rng.choice(n, 40, replace=False))
+    sight = isolate(model.world.balls.sight, rng.choice(n, 40, replace=False))
     want = random_users(rng, n_users, n, t)
     posts = rng.integers(0, n, n_units)
     posts_at = np.bincount(posts, minlength=n).astype(np.int64)
     got = copy_state(want)
     in_sight = old_cover(sight, posts, n) > 0
     if n_users > 1 and n_units:  # police in sight send lingering users home early
-        assert ((want.status == us.LINGERING) & (want.until > t) & in_sight[want.node]).any()
+        assert ((want.status == codes.LINGERING) & (want.until > t) & in_sight[want.node]).any()
     cand_want, arr_want = old_scan_users(t, want, in_sight)
-    cand, arr = kn.scan_users(t, got.status, got.until, got.ready, got.arrive, got.node,
-                              got.home, sight.indptr, sight.indices, posts_at, us.IDLE,
-                              us.SEARCHING, us.LINGERING)
+    cand, arr = us.scan_users(t, got, presence_of(sight, model.world.balls.arrest, posts_at))
     assert np.array_equal(cand, cand_want) and np.array_equal(arr, arr_want)
     assert_same_state(got, want)
 
@@ -434,7 +454,7 @@ def purchase_case(model, seed: int, n_users: int, n_sellers: int, ties: bool):
     selling = np.sort(rng.choice(200, n_sellers, replace=False)).astype(np.int64)
     seller_nodes = rng.choice(rng.integers(0, n, 15), n_sellers).astype(np.int64)
     posts = rng.integers(0, n, 10)
-    width = model.ball_purchase.padded.shape[1]
+    width = model.world.balls.purchase.padded.shape[1]
     # quantised noise: several sites tie (the first of them wins)
     noise = (rng.integers(0, 2, (len(arr), width)) * 0.5 if ties
              else rng.random((len(arr), width)))
@@ -451,14 +471,15 @@ def test_busiest_sites_and_purchases(model, seed, n_users, n_sellers, ties, avoi
         model, seed, n_users, n_sellers, ties)
     n = model.smap.n_nodes
     cut = rng.choice(n, 25, replace=False)
-    purchase, arrest = isolate(model.ball_purchase, cut), isolate(model.ball_arrest, cut)
+    balls = model.world.balls
+    purchase, arrest = isolate(balls.purchase, cut), isolate(balls.arrest, cut)
     u.node[arr[-3:]] = cut[:len(arr[-3:])]  # searchers at nodes with an empty ball
     posts_at = np.bincount(posts, minlength=n).astype(np.int64)
     scratch = np.zeros(n + 1, np.int64)
     scratch[n] = -1
     origins = u.node[arr]
-    site, count, ok = kn.busiest_sites(origins, purchase.padded, seller_nodes, scratch, noise,
-                                       avoid_police, arrest.indptr, arrest.indices, posts_at)
+    site, count, ok = us.busiest_sites(origins, purchase.padded, seller_nodes, scratch, noise,
+                                       avoid_police, presence_of(balls.sight, arrest, posts_at))
     want = old_busiest(origins, purchase.padded, seller_nodes, noise,
                        old_cover(arrest, posts, n), avoid_police)
     for got_a, want_a in zip((site, count, ok), want, strict=True):
@@ -474,16 +495,17 @@ def test_busiest_sites_and_purchases(model, seed, n_users, n_sellers, ties, avoi
     for in_room, nuisance in ((None, None), (rng.random(len(buyers)) < 0.3, rng.random(n))):
         got_u, want_u = copy_state(u), copy_state(u)
         got_f, want_f = [f.copy() for f in fields], [f.copy() for f in fields]
-        padded = model.ball_market.padded
+        padded = balls.market.padded
         want_out = old_purchases(t, buyers, sites, count[ok], failed, u_seller, u_public, 0.5,
                                  nuisance, in_room, selling, seller_nodes, *want_f, padded, 0.7,
                                  0.3, want_u, 2, 12)
-        got_out = kn.purchases(t, buyers, sites, count[ok], u_seller, u_public, 0.5,
+        params = model.user_params._replace(public_use_prob=0.5, sales_weight=0.7,
+                                            unserved_weight=0.3, linger_steps=2,
+                                            min_gap_steps=12)
+        got_out = us.purchases(t, got_u, buyers, sites, count[ok], (u_seller, u_public),
                                NONE_F if nuisance is None else nuisance,
-                               NONE_B if in_room is None else in_room, failed, selling,
-                               seller_nodes, *got_f, padded, 0.7, 0.3, got_u.status,
-                               got_u.node, got_u.home, got_u.known, got_u.until, got_u.ready,
-                               got_u.attempts, 2, 12, us.LINGERING, us.IDLE)
+                               NONE_B if in_room is None else in_room, failed,
+                               (selling, seller_nodes), fields_of(n, *got_f), padded, params)
         for got_a, want_a in zip(got_out, want_out, strict=True):
             assert np.array_equal(got_a, want_a)
         for got_a, want_a in zip(got_f, want_f, strict=True):
@@ -502,7 +524,7 @@ def test_set_out(model, seed, n_start, n_failed):
     want = random_users(rng, 200, n, t)
     who = rng.permutation(200)
     start, failed = np.sort(who[:n_start]), np.sort(who[n_start:n_start + n_failed])
-    want.status[start], want.status[failed] = us.IDLE, us.SEARCHING  # as in the model
+    want.status[start], want.status[failed] = codes.IDLE, codes.SEARCHING  # as in the model
     failed_at = rng.integers(0, n, n_failed).astype(np.int64)
     fresh = (want.known[start] < 0) | (rng.random(n_start) >= 0.7)
     picks = rng.integers(-1, n, int(fresh.sum()) + n_failed).astype(np.int64)
@@ -512,12 +534,14 @@ def test_set_out(model, seed, n_start, n_failed):
     got = copy_state(want)
     old_set_out(t, start, fresh, picks, failed, failed_at, want, 4, 8, xy128(smap), circuity,
                 walk, transit, above)
-    kn.set_out(t, start, fresh, picks, failed, failed_at, got.status, got.attempts, got.target,
-               got.node, got.home, got.ready, got.arrive, got.known, 4, 8, us.SEARCHING,
-               us.IDLE, smap.x, smap.y, circuity, walk, transit, above)
+    params = model.user_params._replace(max_attempts=4, retry_steps=8, walk_m=walk,
+                                        transit_m=transit, transit_above_m=above)
+    us.set_out(t, got, start, fresh, picks, failed, failed_at,
+               model.user_world._replace(circuity=circuity), params)
     assert_same_state(got, want)
     if n_failed > 5:  # some failed searchers go on, some give up
-        assert (got.status[failed] == us.SEARCHING).any() and (got.status[failed] == us.IDLE).any()
+        assert ((got.status[failed] == codes.SEARCHING).any()
+                and (got.status[failed] == codes.IDLE).any())
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -537,8 +561,8 @@ def test_pick_markets(model, seed, n_origins, n_markets, radius, exclude):
     xy32 = node_xy32(smap)  # the kernel's coordinates are the old ones
     assert np.array_equal(xy32[0], xy64(smap).real)
     assert np.array_equal(xy32[1], xy64(smap).imag)
-    got = us.pick_markets(xy32, origins, markets, strength, radius, np.random.default_rng(seed),
-                          exclude_origin=mask)
+    got = choose_markets(xy32, origins, markets, strength, radius, np.random.default_rng(seed),
+                         exclude_origin=mask)
     want = old_pick_markets(xy64(smap), origins, markets, strength, radius,
                             np.random.default_rng(seed),
                             exclude_origin=False if mask is None else mask)
@@ -555,7 +579,7 @@ def test_contested_cells(seed, size, n_crews):
     rng = np.random.default_rng(seed)
     cells = rng.integers(0, max(size // 3, 1), size).astype(np.int64)
     crews = rng.integers(0, n_crews, size).astype(np.int32)
-    got = kn.contested_cells(cells, crews, n_crews)
+    got = contested_cells(cells, crews, n_crews)
     want = old_contested_cells(cells, crews, n_crews)
     for got_a, want_a in zip(got, want, strict=True):
         assert got_a.dtype == np.int64 and np.array_equal(got_a, want_a)
@@ -583,25 +607,26 @@ def test_decide_sites(model, seed, case):
     beh = model.cfg.behaviour.dealers
     if "noise" in opts:
         beh = dataclasses.replace(beh, choice_noise=opts["noise"])
-    aware, market = model.ball_aware, model.ball_market
+    aware, market = model.world.balls.aware, model.world.balls.market
     if opts.get("isolate"):  # some sellers and crew homes have no site in their awareness
         cut = np.concatenate([rng.choice(n, 30, replace=False), d.crew_home[::2]])
         aware = isolate(aware, cut)
-        d.node[: len(d) // 3] = rng.choice(cut, len(d) // 3)
+        d.node[: d.n // 3] = rng.choice(cut, d.n // 3)
     if opts.get("mates_away"):
-        d.status[rng.random(len(d)) < 0.4] = dl.LYING_LOW
-    selling = np.flatnonzero(d.status == dl.ACTIVE).astype(np.int64)
+        d.status[rng.random(d.n) < 0.4] = codes.LYING_LOW
+    selling = np.flatnonzero(d.status == codes.ACTIVE).astype(np.int64)
     who = selling[rng.random(len(selling)) < 0.7][: opts.get("who")]
-    markets = model.market_nodes if opts.get("markets", True) else I64
-    presence, memory = model.presence.copy(), model.arrest_memory.copy()
+    markets = model.markets.nodes if opts.get("markets", True) else I64
+    f = model.world.fields
+    presence, memory = f.presence.copy(), f.arrest_memory.copy()
     if opts.get("risky"):
         presence += rng.exponential(15.0, n)
     sbd = rng.random(n) * 0.8 if opts.get("sbd") else None
     assert len(markets) or not opts.get("markets", True)
-    args = (d, who, selling, aware, market, markets, smap, beh, model._demand_near,
-            model._footfall_pull, presence, memory, sbd)
+    args = (d, who, selling, aware, market, markets, smap, beh, f.demand_near,
+            model.world.footfall_pull, presence, memory, sbd)
     want = old_decide(*args[:10], presence + memory, sbd, np.random.default_rng(seed))
-    got, head = kernel_decide(*args, np.random.default_rng(seed))
+    got, head = kernel_decide(model, *args, np.random.default_rng(seed))
     for name, got_a, want_a in zip(("site", "moved", "lie low"), got, want, strict=True):
         assert np.array_equal(got_a, want_a), name
     assert (head == 0).all()  # the scratch table is left clean
@@ -609,30 +634,26 @@ def test_decide_sites(model, seed, case):
         assert got[1].any() or got[2].any()
 
 
-def kernel_decide(d, who, selling, aware, market, markets, smap, beh, demand_near,
+def kernel_decide(model, d, who, selling, aware, market, markets, smap, beh, demand_near,
                   footfall_pull, presence, memory, sbd, rng):
-    """The draws of BrusselsMarketModel._decide, then `kernels.decide_sites` with the model's
+    """The draws of the dealers' phase, then `dealers.decide_sites` with the model's
     arguments. Returns the kernel's results and its scratch table."""
-    n_who, k_rand = len(who), max(int(beh.n_candidates) - 4, 2)
+    p = model.dealer_params._replace(choice_noise=float(beh.choice_noise))
+    n_who, k_rand = len(who), p.k_rand
     u_mate = rng.random(n_who)
     u_market = rng.random(n_who) if len(markets) else NONE_F
     u_sample = rng.random(k_rand * n_who)
-    noise = rng.gumbel(size=(n_who, 4 + k_rand))
-    order, start, size = dl.crew_index(d)
+    noise = rng.gumbel(size=(n_who, dl.FIXED_CANDIDATES + k_rand))
     x32, y32 = node_xy32(smap)
     head = np.zeros(smap.n_nodes, np.int64)
-    return kn.decide_sites(
-        who, d.node, d.crew, d.status, d.tolerance, d.crew_home, dl.ACTIVE,
-        order, start, size, x32[markets], y32[markets], markets, x32, y32,
-        np.float32(aware.radius_m), aware.indptr, aware.indices, k_rand,
-        u_mate, u_market, u_sample, noise,
-        market.indptr, market.indices, float(market.radius_m),
-        d.node[selling], d.crew[selling], head,
-        demand_near, footfall_pull, presence, memory, NONE_F if sbd is None else sbd,
-        smap.x, smap.y, float(smap.circuity), float(beh.risk_half_saturation),
-        float(beh.crew_bonus), float(beh.risk_weight), float(beh.turf_penalty),
-        float(beh.move_cost_per_km) / 1000.0, float(beh.turf_cost_per_km) / 1000.0,
-        float(beh.choice_noise), float(beh.min_utility), float(beh.switch_margin)), head
+    search = dl.SiteSearch(x32, y32, np.float32(aware.radius_m), aware.indptr, aware.indices,
+                           market.indptr, market.indices, float(market.radius_m), head, smap.x,
+                           smap.y, float(smap.circuity), footfall_pull)
+    fields = fields_of(smap.n_nodes, demand_near=demand_near, presence=presence, memory=memory)
+    return dl.decide_sites(who, d, dl.crew_index(d), markets, search,
+                           dl.SiteDraws(u_mate, u_market, u_sample, noise),
+                           (d.node[selling], d.crew[selling]), fields,
+                           NONE_F if sbd is None else sbd, p), head
 
 
 # ============================================================================ whole model
@@ -653,4 +674,5 @@ def test_compiled_step_loop_is_reproducible(model):
     assert metrics["transactions"].sum() > 0 and metrics["arrests"].sum() > 0
     assert_same_state(a.users, b.users)
     assert_same_state(a.dealers, b.dealers)
-    assert np.array_equal(a.presence, b.presence) and np.array_equal(a.sales, b.sales)
+    assert np.array_equal(a.world.fields.presence, b.world.fields.presence)
+    assert np.array_equal(a.sales, b.sales)

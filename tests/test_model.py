@@ -8,6 +8,7 @@ import pytest
 from brusim.model import BrusselsMarketModel, Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model import dealers as dl
 from brusim.model import users as us
+from brusim.model.codes import DealerStatus
 from tests.conftest import brussels_config, synthetic_config
 
 
@@ -41,10 +42,10 @@ def test_same_seed_same_outputs_different_seed_different():
 def test_conservation_and_valid_state_every_few_steps():
     model = BrusselsMarketModel(synthetic_config("weeks=1", "seed=3"))
     n_nodes = model.smap.n_nodes
-    sizes = (len(model.dealers), len(model.users), len(model.police), len(model.outreach))
+    sizes = (model.dealers.n, model.users.n, len(model.police), len(model.outreach))
     for _ in range(24):
         model.run(28)
-        assert (len(model.dealers), len(model.users), len(model.police),
+        assert (model.dealers.n, model.users.n, len(model.police),
                 len(model.outreach)) == sizes
         for state in (model.dealers, model.users, model.police, model.outreach):
             assert state.node.min() >= 0 and state.node.max() < n_nodes
@@ -58,8 +59,8 @@ def test_conservation_and_valid_state_every_few_steps():
 def test_mesa_agents_are_registered_and_read_the_arrays():
     model = run(synthetic_config("weeks=0.1"))
     by_type = model.agents_by_type
-    assert len(by_type[Dealer]) == len(model.dealers)
-    assert len(by_type[User]) == len(model.users)
+    assert len(by_type[Dealer]) == model.dealers.n
+    assert len(by_type[User]) == model.users.n
     assert len(by_type[PoliceUnit]) == len(model.police)
     assert len(by_type[OutreachWorker]) == len(model.outreach)
     for agent in list(by_type[Dealer])[:10]:
@@ -108,7 +109,7 @@ def test_arrests_only_where_police_are_and_sales_only_where_a_seller_stands():
         assert cover[step][node] > 0
     for step, node, dealer in zip(sales["step"], sales["node"], sales["other"], strict=True):
         assert dealer_node[step][dealer] == node
-        assert dealer_status[step][dealer] == dl.ACTIVE
+        assert dealer_status[step][dealer] == DealerStatus.ACTIVE
 
 
 # ----------------------------------------------------------------------------- deterrence
@@ -206,8 +207,8 @@ def test_koper_focus_units_move_to_a_new_stop_every_step():
         "police.focus_hotspots=[central,west,east,north]"))
     moved = total = 0
     for _ in range(200):
-        before, units = model.police.node.copy(), model._focus_units.copy()
-        mid_hour = model.t % model.durations.per_hour != 0
+        before, units = model.police.node.copy(), model.deployment.focus_units.copy()
+        mid_hour = model.t % model.steps_per_hour != 0
         model.step()
         if mid_hour:
             moved += int((model.police.node[units] != before[units]).sum())

@@ -3,13 +3,14 @@
 numba keys a cached function by its own file only, so a phase kernel calling a helper in another
 file kept running the old helper after the helper was edited. `brusim.model.numba_cache` keys
 the cache by all the model package's sources; here a copy of the package is run, a helper is
-edited in one file, and the output of a kernel in another file changes.
+edited in one file, and the output of a kernel in another file changes. Without the keyed
+cache (numba's own, keyed by each file alone) this test fails: the second run after the edit
+still recorded each transaction once.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,8 @@ from brusim.model.events import EventType
 cfg = compose_config(["weeks=0.5"], config_name="synthetic")
 m = bm.BrusselsMarketModel(cfg)
 m.run()
-print(bm.NUMBA_CACHE_FOLDER, int(m.events.counts[EventType.ARREST]),
-      int(m.events.counts[EventType.TRANSACTION]))
+print(bm.NUMBA_CACHE_FOLDER, int(m.events.counts[EventType.TRANSACTION]),
+      int(round(m.region_metrics()["transactions"].sum())))
 """
 
 
@@ -40,18 +41,17 @@ def _run(package_root: Path, tmp: Path) -> tuple[str, int, int]:
     return out[-3], int(out[-2]), int(out[-1])
 
 
+HELPER = "    region_now[metric] += weight * nodes.shape[0]\n"
+
+
 def _edit_helper(package: Path) -> Path:
-    """Make `posts_within` (called by the police and users phase kernels, which live in other
-    files) find no unit ever: no arrests can happen."""
-    for path in sorted((package / "model").glob("*.py")):
-        text = path.read_text()
-        match = re.search(r"def posts_within\(.*?\n    return n\n", text, re.S)
-        if match:
-            edited = text[:match.end()].replace("    return n\n", "    return 0 * n\n") \
-                + text[match.end():]
-            path.write_text(edited)
-            return path
-    raise AssertionError("posts_within not found in brusim/model")
+    """Make `recorder.record` (called by every phase kernel, each in another file) count each
+    recorded event twice in the region totals: the event log is untouched."""
+    path = package / "model" / "recorder.py"
+    text = path.read_text()
+    assert text.count(HELPER) == 1, "recorder.record changed: update this test"
+    path.write_text(text.replace(HELPER, HELPER.replace("+= weight", "+= 2 * weight")))
+    return path
 
 
 def test_editing_a_helper_in_one_file_recompiles_its_callers_in_others(tmp_path: Path) -> None:
@@ -60,18 +60,17 @@ def test_editing_a_helper_in_one_file_recompiles_its_callers_in_others(tmp_path:
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "configs", tmp_path / "configs")
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    folder, arrests, transactions = _run(root, tmp_path)
-    assert arrests > 0 and transactions > 0
+    folder, events, recorded = _run(root, tmp_path)
+    assert events > 0 and recorded == events
     assert Path(folder).parent == tmp_path / "numba"
     assert any(Path(folder).rglob("*.nbi")), "kernels were cached"
-    assert _run(root, tmp_path) == (folder, arrests, transactions)  # from the cache: the same
+    assert _run(root, tmp_path) == (folder, events, recorded)  # from the cache: the same
 
-    edited = _edit_helper(root / "brusim")
-    assert edited.name != "step_police.py"  # the caller is in another file
-    new_folder, new_arrests, new_transactions = _run(root, tmp_path)
+    _edit_helper(root / "brusim")  # the transactions are recorded by users.users_step
+    new_folder, new_events, new_recorded = _run(root, tmp_path)
     assert new_folder != folder
-    assert new_arrests == 0  # the edited helper ran, not the cached one
-    assert new_transactions > 0
+    assert new_events == events  # the rules are unchanged...
+    assert new_recorded == 2 * events  # ...and the edited helper ran, not the cached one
 
 
 def test_the_cache_key_follows_every_source_of_the_model_package(tmp_path: Path) -> None:

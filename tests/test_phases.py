@@ -20,24 +20,38 @@ import pandas as pd
 import pytest
 
 from brusim.model import BrusselsMarketModel
-from brusim.model import police as pl
+from brusim.model import strategies as sg
+from brusim.model.codes import FOCUS
 from tests.conftest import brussels_config, synthetic_config
 from tests.glue_oracle import GlueModel
 
-AGENTS = ("dealers", "users", "police", "outreach")
-FIELDS = ("presence", "arrest_memory", "sales", "unserved", "_demand_near", "_posts_at",
-          "_selling", "_seller_nodes", "market_nodes", "market_strength")
+AGENTS = {"dealers": lambda m: m.dealers, "users": lambda m: m.users,
+          "police": lambda m: m.police, "outreach": lambda m: m.outreach}
+FIELDS = {"presence": lambda m: m.world.fields.presence,
+          "arrest_memory": lambda m: m.world.fields.arrest_memory,
+          "sales": lambda m: m.world.fields.sales, "unserved": lambda m: m.world.fields.unserved,
+          "demand_near": lambda m: m.world.fields.demand_near,
+          "posts_at": lambda m: m.deployment.presence.posts_at,
+          "selling": lambda m: m._selling, "seller_nodes": lambda m: m._seller_nodes,
+          "market_nodes": lambda m: m.markets.nodes,
+          "market_strength": lambda m: m.markets.strength}
+
+
+def _state_fields(state) -> tuple[str, ...]:
+    if dataclasses.is_dataclass(state):
+        return tuple(f.name for f in dataclasses.fields(state))
+    return state._fields  # a NamedTuple
 
 
 def snapshot(model: BrusselsMarketModel) -> dict[str, object]:
     """Everything the step changes, by name (arrays are not copied)."""
     out: dict[str, object] = {}
-    for name in AGENTS:
-        state = getattr(model, name)
-        for f in dataclasses.fields(state):
-            out[f"{name}.{f.name}"] = getattr(state, f.name)
-    for name in FIELDS:
-        out[name] = getattr(model, name, None)  # _seller_nodes: set by the first step
+    for name, get in AGENTS.items():
+        state = get(model)
+        for field in _state_fields(state):
+            out[f"{name}.{field}"] = getattr(state, field)
+    for name, get in FIELDS.items():
+        out[name] = get(model)
     out["rooms.used_this_hour"] = model.rooms.used_this_hour
     out["court_used"] = int(model.court_used)
     out["t"] = model.t
@@ -129,8 +143,8 @@ def test_concentrated_focus_from_the_start_with_lie_lows_and_quits():
         "police.focus_hotspots=[central]", "police.focus_share=0.5",
         "police.reinforcement_units=4", "behaviour.dealers.quit_after_lie_lows=2",
         "behaviour.dealers.min_utility=0.5")
-    assert isinstance(fused.strategy, pl.Concentrate) and len(fused._focus_units) > 0
-    assert (fused.police.role == pl.FOCUS).any()
+    assert isinstance(fused.strategy, sg.Concentrate) and len(fused.deployment.focus_units) > 0
+    assert (fused.police.role == FOCUS).any()
     assert happened(fused)["dealer_lie_low"] > 0
     assert glue.paths["quit"] > 0 and glue.paths["lie_low_ends"] > 0
     assert glue.paths["displaced"] > 0
@@ -140,7 +154,7 @@ def test_merged_command_hotspots_switched_on_and_withdrawn():
     seen: set[tuple[bool | None, bool]] = set()
 
     def watch(model: BrusselsMarketModel) -> None:
-        seen.add((model._patrol_merged, len(model._focus_units) > 0))
+        seen.add((model.deployment.patrol_merged, len(model.deployment.focus_units) > 0))
 
     fused, _ = run_pair(
         "weeks=2", "seed=3", "scenario.intervention_week=0", "scenario.withdraw_week=1",
@@ -157,15 +171,15 @@ def test_koper_stops_move_mid_hour():
 
     def watch(model: BrusselsMarketModel) -> None:
         t = model.t - 1
-        focus = model._focus_units
-        if t % model.durations.per_hour and len(focus) and "node" in last:
+        focus = model.deployment.focus_units
+        if t % model.steps_per_hour and len(focus) and "node" in last:
             moved_mid_hour.append(bool((model.police.node[focus] != last["node"][focus]).any()))
         last["node"] = model.police.node.copy()
 
     fused, _ = run_pair(
         "weeks=1", "seed=4", "scenario.intervention_week=0", "police.strategy=koper",
         "police.focus_share=0.3", "police.reinforcement_units=4", on_step=watch)
-    assert isinstance(fused.strategy, pl.KoperStops) and fused.plan.move_every_step
+    assert isinstance(fused.strategy, sg.KoperStops) and fused.deployment.plan.move_every_step
     assert sum(moved_mid_hour) > 100
     assert happened(fused)["arrest"] > 0 and happened(fused)["dealer_lie_low"] > 0
 
@@ -176,13 +190,13 @@ def test_two_small_rooms_fill_up():
         "scenario.rooms.gate.capacity_per_hour=1",
         "scenario.rooms.ribaucourt.capacity_per_hour=2", "behaviour.users.room_use_prob=0.9",
         "behaviour.users.room_use_prob_referred=1.0")
-    assert fused.rooms.open_.all()
+    assert fused.room_schedule.open_.all()
     assert glue.paths["room_shuffle"] > 0 and glue.paths["room_full"] > 0
     assert glue.paths["room_0_used"] > 0 and glue.paths["room_1_used"] > 0
     # entries per room and hour: never above its capacity, which is often reached
     events = fused.events.to_table().to_pandas()
     entries = events[events["type"] == "room_entry"]
-    per_hour = entries.groupby([entries["step"] // fused.durations.per_hour, "other"]).size()
+    per_hour = entries.groupby([entries["step"] // fused.steps_per_hour, "other"]).size()
     capacity = fused.rooms.capacity[per_hour.index.get_level_values("other").to_numpy()]
     assert (per_hour.to_numpy() <= capacity).all()
     assert (per_hour.to_numpy() == capacity).sum() > 20
@@ -215,7 +229,7 @@ def test_security_by_design_and_violence():
         "scenario.security_by_design=[central,west,east]", "scenario.sbd_attractiveness_cut=0.5",
         "scenario.sbd_nuisance_cut=0.5", "behaviour.violence.base_prob=0.05",
         "behaviour.violence.cell_m=800")
-    assert fused._any_sbd and fused.intervention_active
+    assert fused.world.any_sbd and fused.intervention_active
     assert happened(fused)["violent_incident"] > 0
 
 
@@ -244,7 +258,7 @@ def test_a_model_unpickled_mid_run_draws_from_its_own_streams():
     cfg = synthetic_config("weeks=1", "seed=10", "police.arrest_prob=0.3")
     fused, glue = BrusselsMarketModel(cfg), GlueModel(cfg)
     run_lockstep(fused, glue, n_steps=250)
-    assert fused._rng_handles  # the kernels have drawn through the handles
+    assert fused._handles  # the kernels have drawn through the handles
     before = {k: rng.bit_generator.state for k, rng in fused.streams.items()}
     copy = pickle.loads(pickle.dumps(fused))
     run_lockstep(copy, glue)
@@ -263,7 +277,7 @@ def test_a_model_unpickled_mid_run_draws_from_its_own_streams():
 def test_real_map_three_days(brussels, brussels_path, overrides):
     cfg = brussels_config(brussels_path, *overrides)
     fused, glue = BrusselsMarketModel(cfg, smap=brussels), GlueModel(cfg, smap=brussels)
-    run_lockstep(fused, glue, n_steps=3 * fused.durations.per_day)
+    run_lockstep(fused, glue, n_steps=3 * fused.steps_per_day)
     assert_same_outputs(fused, glue)
     n = happened(fused)
     for kind in ("transaction", "public_use", "room_entry", "arrest", "release_without_prosecution",
@@ -272,4 +286,4 @@ def test_real_map_three_days(brussels, brussels_path, overrides):
         assert n[kind] > 0, kind
     assert glue.paths["patrol_draws"] > 0 and glue.paths["room_shuffle"] > 0
     if len(overrides) > 1:  # focus units from the start push sellers to lie low
-        assert len(fused._focus_units) > 0 and n["dealer_lie_low"] > 10
+        assert len(fused.deployment.focus_units) > 0 and n["dealer_lie_low"] > 10

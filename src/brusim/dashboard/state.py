@@ -18,9 +18,7 @@ from brusim.config.load import compose_config
 from brusim.config.validate import validate
 from brusim.errors import ConfigError
 from brusim.map import StreetMap, load_street_map
-from brusim.model import dealers as dl
-from brusim.model import users as us
-from brusim.model.events import EventType
+from brusim.model.codes import DealerStatus, EventType, UserStatus
 from brusim.model.model import BrusselsMarketModel, map_settings
 from brusim.model.recorder import INDEX
 
@@ -271,19 +269,18 @@ class Simulation:
         """Where each agent group is now (only agents out on the street), and the heat."""
         m = self.model
         d, u, p, o = m.dealers, m.users, m.police, m.outreach
-        out = (u.status == us.SEARCHING) | (u.status == us.LINGERING)
+        out = (u.status == UserStatus.SEARCHING) | (u.status == UserStatus.LINGERING)
         agents = {
             "users": u.node[out],
-            "dealers_low": d.node[d.status == dl.LYING_LOW],
-            "dealers": m.selling_nodes() if m.t > 0 else d.node[d.status == dl.ACTIVE],
+            "dealers_low": d.node[d.status == DealerStatus.LYING_LOW],
+            "dealers": (m.selling_nodes() if m.t > 0
+                        else d.node[d.status == DealerStatus.ACTIVE]),
             "outreach": o.node[o.on_shift],
             "police": p.node[p.on_duty],
         }
-        rooms = m.rooms
-        hour = m.clock.hour(m.t)
-        open_now = (rooms.open_ & (hour >= rooms.open_hour) & (hour < rooms.close_hour)
-                    & (m.t >= rooms.from_step))
-        return Snapshot(agents, m.hourly(m.sales), rooms.node, open_now, rooms.open_.copy())
+        open_now = m.room_schedule.open_now(m.t, m.steps_per_day)
+        return Snapshot(agents, m.hourly(m.sales), m.rooms.node, open_now,
+                        m.room_schedule.open_.copy())
 
     def time_label(self) -> str:
         """Simulated time, e.g. ``week 2 · Tue 14:15 (day 8)``."""

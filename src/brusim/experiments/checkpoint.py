@@ -14,7 +14,7 @@ from brusim.map import StreetMap
 from brusim.model import BrusselsMarketModel
 
 CHECKPOINT = "checkpoint.pkl"
-FORMAT = 4  # bump when the pickled layout changes
+FORMAT = 5  # bump when the pickled layout changes
 
 
 class CheckpointError(BrusimError):
@@ -55,7 +55,6 @@ def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
         raise CheckpointError(f"the map differs from the one the run started on ({path}); set "
                               "BRUSIM_MAP to the original map file")
     model: BrusselsMarketModel = payload["model"]
-    model.smap = model.strategy.smap = smap
-    model._build_balls()
+    model.attach(smap)
     model.events.discard_unfinished()
     return model

@@ -103,7 +103,7 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
               figures: bool | None, t0: float) -> RunResult:
     """Step the model to its horizon (checkpointing), then write its outputs."""
     cfg = model.cfg
-    every = int(round(float(cfg.run.checkpoint_every_days) * model.durations.per_day))
+    every = int(round(float(cfg.run.checkpoint_every_days) * model.steps_per_day))
     bar = model.progress_bar() if progress else None
     on_step = bar.update if bar is not None else None
     try:

@@ -4,41 +4,29 @@ Rows are buffered per step and flushed in chunks, either kept in memory (tests, 
 streamed to Parquet so long runs never hold the whole log in memory. A streamed log is written as
 numbered part files in ``<name>.parts/``; `rotate` closes the current part (a checkpoint), so a run
 killed later can resume from finished parts, and `close` joins the parts into the final file.
+
+Compiled phase kernels write their events themselves (`emit`), into an **event sink** from
+`EventLog.sink`: the log's column buffers (step, type, node, agent, other), its per-type counts
+and a one-element cursor (the next free row), with room reserved for the rows the phase can
+write; `EventLog.commit` takes the cursor back. Event types are passed as ``np.int64`` constants
+(`brusim.model.codes`): numba compiles a function once per *value* of a plain ``int`` constant
+argument (a literal type).
 """
 
 from __future__ import annotations
 
 import shutil
-from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numba import njit
 
-from brusim.model.kernels import write_events
+from brusim.model.codes import EVENT_NAMES, EventType
 
 _NO_OTHER = np.zeros(0, np.int64)  # events without an "other" column value (-1)
-
-
-class EventType(IntEnum):
-    TRANSACTION = 0
-    PUBLIC_USE = 1
-    ROOM_ENTRY = 2
-    VIOLENT_INCIDENT = 3
-    ARREST = 4
-    RELEASE_WITHOUT_PROSECUTION = 5
-    PROSECUTION = 6
-    OUTREACH_CONTACT = 7
-    TREATMENT_ENTRY = 8
-    UNSERVED_SEARCH = 9
-    DEALER_MOVE = 10
-    DEALER_LIE_LOW = 11
-    RECRUITMENT = 12
-
-
-EVENT_NAMES = [e.name.lower() for e in EventType]
 SCHEMA = pa.schema(
     [("step", pa.int32()), ("type", pa.dictionary(pa.int8(), pa.string())),
      ("node", pa.int32()), ("agent", pa.int32()), ("other", pa.int32())]
@@ -125,7 +113,7 @@ class EventLog:
     def _table(self) -> pa.Table:
         # copies: pa.array would share memory with the buffers, which are reused
         steps, types, nodes, agents, others = (b[: self._pending].copy() for b in self._buffers)
-        type_arr = pa.DictionaryArray.from_arrays(pa.array(types), pa.array(EVENT_NAMES))
+        type_arr = pa.DictionaryArray.from_arrays(pa.array(types), pa.array(list(EVENT_NAMES)))
         cols = [pa.array(steps), type_arr, pa.array(nodes), pa.array(agents), pa.array(others)]
         return pa.Table.from_arrays(cols, schema=SCHEMA)
 
@@ -214,3 +202,31 @@ def _empty_columns(rows: int) -> tuple[np.ndarray, ...]:
     """Buffers for the step, type, node, agent and other columns."""
     return (np.empty(rows, np.int32), np.empty(rows, np.int8), np.empty(rows, np.int32),
             np.empty(rows, np.int32), np.empty(rows, np.int32))
+
+
+@njit(cache=True, error_model="numpy")
+def write_events(steps: np.ndarray, types: np.ndarray, nodes: np.ndarray, agents: np.ndarray,
+                 others: np.ndarray, start: int, step: int, etype: int, node: np.ndarray,
+                 agent: np.ndarray, other: np.ndarray) -> None:
+    """Event rows ``start``, ``start + 1``... of the log's column buffers: this ``step``,
+    ``etype``, and ``node``/``agent``/``other`` element by element (``other`` empty: -1)."""
+    for k in range(node.shape[0]):
+        steps[start + k] = step
+        types[start + k] = etype
+        nodes[start + k] = node[k]
+        agents[start + k] = agent[k]
+        others[start + k] = other[k] if other.shape[0] else -1
+
+
+@njit(cache=True, error_model="numpy")
+def emit(ev: tuple, step: int, etype: int, node: np.ndarray, agent: np.ndarray,
+         other: np.ndarray) -> None:
+    """Append events of one type (``EventLog.add``; ``other`` empty: -1) to the event sink."""
+    steps, types, nodes, agents, others, counts, cursor = ev
+    n = node.shape[0]
+    if n == 0:
+        return
+    write_events(steps, types, nodes, agents, others, cursor[0], step, etype, node, agent,
+                 other)
+    cursor[0] += n
+    counts[etype] += n

@@ -1,20 +1,47 @@
-"""Outreach workers (street workers of the prevention pillar) and consumption rooms."""
+"""Outreach workers (the street workers of the prevention pillar): they walk their hotspot's
+catchment and, on shift, contact users present nearby, who are referred (more willing to use a
+room) and may enter treatment (docs/ODD.md 7.19).
+
+`OutreachPlan.step` runs the phase: workers move hourly (`move_workers`), then on shift
+`outreach_step` contacts users, keeping at most ``max_contacts_per_step`` per worker.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
+
+from brusim.model import rng as rd
+from brusim.model.codes import (
+    EV_OUTREACH_CONTACT,
+    EV_TREATMENT_ENTRY,
+    LINGERING,
+    M_OUTREACH_CONTACTS,
+    M_TREATMENT_ENTRIES,
+    SEARCHING,
+    TREATMENT,
+)
+from brusim.model.events import emit
+from brusim.model.recorder import record
+from brusim.model.users import UserState
 
 
-@dataclass
-class OutreachState:
+class OutreachState(NamedTuple):
     hotspot: np.ndarray  # int64 assigned hotspot index
     node: np.ndarray  # int64 current node
     on_shift: np.ndarray  # bool
 
     def __len__(self) -> int:
         return len(self.hotspot)
+
+
+class OutreachParams(NamedTuple):
+    referral_steps: int
+    treatment_prob: float
+    treatment_weeks: float
+    steps_per_week: int
 
 
 def init_outreach(smap, n: int, hotspot_ids: list[str]) -> OutreachState:
@@ -27,15 +54,132 @@ def init_outreach(smap, n: int, hotspot_ids: list[str]) -> OutreachState:
     return OutreachState(hotspot, node, np.zeros(n, bool))
 
 
-@dataclass
-class Rooms:
-    """Consumption rooms: which are open when, their capacity and their network distances."""
+class OutreachPlan:
+    """How the workers work: their weekly shift table, contact settings and the nodes they
+    cover this hour."""
 
-    node: np.ndarray
-    dist: np.ndarray  # (R, N)
-    open_: np.ndarray  # bool (R,) in the scenario at all
-    open_hour: np.ndarray
-    close_hour: np.ndarray
-    capacity: np.ndarray  # per hour
-    from_step: np.ndarray
-    used_this_hour: np.ndarray
+    def __init__(self, cfg, smap, clock, n_workers: int):
+        beh = cfg.behaviour.outreach
+        self.params = OutreachParams(clock.steps(float(beh.referral_days) * 24),
+                                     float(beh.treatment_prob), float(beh.treatment_weeks),
+                                     clock.steps_per_week)
+        self.contact_prob = float(beh.contact_prob)
+        self.cap = int(beh.max_contacts_per_step) * n_workers
+        start, hours = float(beh.shift_start_hour), float(beh.shift_hours)
+        self.shift = [(not bool(beh.weekdays_only) or clock.weekday(s) < 5)
+                      and clock.in_hours(s, start, hours) for s in range(clock.steps_per_week)]
+        self.covered = np.zeros(smap.n_nodes, bool)
+
+    def step(self, t: int, new_hour: bool, o: OutreachState, u: UserState, world,
+             h: np.ndarray, rng: np.random.Generator, events, rec: tuple) -> None:
+        """Workers ``o`` move within their hotspot hourly and, on shift, contact users nearby."""
+        if len(o) == 0:
+            return
+        on_shift = self.shift[t % len(self.shift)]
+        if o.on_shift[0] != on_shift:
+            o.on_shift[:] = on_shift
+        if new_hour:
+            hs, contact = world.smap.hotspots, world.balls.contact
+            move_workers(h, o.node, o.hotspot, hs.catchment_indptr, hs.catchment_indices,
+                         contact.indptr, contact.indices, self.covered)
+        if not on_shift:
+            return
+        cap = self.cap
+        u_plain, p_plain = tuple(u), tuple(self.params)  # see brusim.model.model.plain
+        present, hit = outreach_step(t, h, self.covered, cap, self.contact_prob, u_plain,
+                                     p_plain, events.sink(2 * cap), rec)
+        events.commit()
+        if len(hit):  # more contacts than the cap: keep a random ``cap`` (numpy's choice)
+            hit = np.sort(rng.choice(hit, size=cap, replace=False))
+            outreach_outcomes(t, h, present[hit], u_plain, p_plain, events.sink(2 * cap), rec)
+            events.commit()
+
+
+@njit(cache=True, error_model="numpy")
+def move_workers(h: np.ndarray, node: np.ndarray, hotspot: np.ndarray, indptr: np.ndarray,
+                 indices: np.ndarray, ball_indptr: np.ndarray, ball_indices: np.ndarray,
+                 covered: np.ndarray) -> None:
+    """Each worker moves to a uniform node of its hotspot's catchment (CSR ``indptr``,
+    ``indices``), one draw per worker in order; ``covered`` becomes the mask of the nodes
+    within the contact ball of some worker."""
+    for k in range(node.shape[0]):
+        lo = indptr[hotspot[k]]
+        node[k] = indices[lo + np.int64(rd.random(h) * (indptr[hotspot[k] + 1] - lo))]
+    covered[:] = False
+    for k in range(node.shape[0]):
+        for j in range(ball_indptr[node[k]], ball_indptr[node[k] + 1]):
+            covered[ball_indices[j]] = True
+
+
+@njit(cache=True, error_model="numpy")
+def outreach_hits(h: np.ndarray, u: UserState, covered: np.ndarray, contact_prob: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Users present (searching or lingering, in index order) and the positions among them of
+    those contacted: each present user at a ``covered`` node (`move_workers`) with
+    probability ``contact_prob`` (before the per-worker cap)."""
+    status = u.status
+    n_present = 0
+    for i in range(status.shape[0]):
+        n_present += status[i] == SEARCHING or status[i] == LINGERING
+    present = np.empty(n_present, np.int64)
+    j = 0
+    for i in range(status.shape[0]):
+        if status[i] == SEARCHING or status[i] == LINGERING:
+            present[j] = i
+            j += 1
+    near = np.empty(n_present, np.int64)
+    n_near = 0
+    for k in range(n_present):
+        if covered[u.node[present[k]]]:
+            near[n_near] = k
+            n_near += 1
+    hit = np.empty(n_near, np.int64)
+    n_hit = 0
+    for k in range(n_near):
+        if rd.random(h) < contact_prob:
+            hit[n_hit] = near[k]
+            n_hit += 1
+    return present, hit[:n_hit]
+
+
+@njit(cache=True, error_model="numpy")
+def outreach_outcomes(t: int, h: np.ndarray, met: np.ndarray, u: UserState, p: OutreachParams,
+                      ev: tuple, rec: tuple) -> None:
+    """Users ``met`` are contacted (event, metric) and referred; some enter treatment for an
+    exponential number of weeks, at home."""
+    u, p = UserState(*u), OutreachParams(*p)  # the caller passes plain tuples
+    at = u.node[met]
+    emit(ev, t, EV_OUTREACH_CONTACT, at, met, np.zeros(0, np.int64))
+    record(rec, M_OUTREACH_CONTACTS, at, 1.0)
+    for i in met:
+        u.referred_until[i] = t + p.referral_steps
+    treat_mask = np.empty(met.shape[0], np.bool_)
+    for k in range(met.shape[0]):
+        treat_mask[k] = rd.random(h) < p.treatment_prob
+    treat = met[treat_mask]
+    if treat.shape[0] == 0:
+        return
+    at = u.node[treat]
+    emit(ev, t, EV_TREATMENT_ENTRY, at, treat, np.zeros(0, np.int64))
+    record(rec, M_TREATMENT_ENTRIES, at, 1.0)
+    for i in treat:
+        weeks = p.treatment_weeks * rd.standard_exponential(h)
+        u.status[i] = TREATMENT
+        u.until[i] = t + np.int64(weeks * p.steps_per_week) + 1
+        u.node[i] = u.home[i]
+
+
+@njit(cache=True, error_model="numpy")
+def outreach_step(t: int, h: np.ndarray, covered: np.ndarray, cap: int, contact_prob: float,
+                  u: UserState, p: OutreachParams, ev: tuple, rec: tuple
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """`outreach_hits`, then `outreach_outcomes` for the users hit when they are at most
+    ``cap``. Returns empty arrays when done, else (present, hit) for the caller to draw the
+    ``cap`` users kept (numpy's ``Generator.choice``) and call `outreach_outcomes` itself."""
+    u, p = UserState(*u), OutreachParams(*p)  # the caller passes plain tuples
+    present, hit = outreach_hits(h, u, covered, contact_prob)
+    if hit.shape[0] > cap:
+        return present, hit
+    if hit.shape[0]:
+        outreach_outcomes(t, h, present[hit], u, p, ev, rec)
+    return present[:0], hit[:0]

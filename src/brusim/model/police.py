@@ -1,19 +1,34 @@
-"""Police units, their availability (shifts, competing duties) and deployment strategies.
+"""Police: units, their availability (shifts, competing duties), where they stand each step and
+the arrests they make (docs/ODD.md 7.1-7.6).
 
-A strategy decides, each hour, which on-duty units leave normal patrol for a focus and where
-they go. Strategies share one small interface, so a new one is a few lines.
+`Deployment` does the hourly part in Python: who is on duty (`units_on_duty`, `duty_loss`), the
+strategy's focus plan (`brusim.model.strategies`), focus units placed at their hotspot and patrol
+posts drawn for the rest of the hour (`draw_patrol_posts`). Each step `police_step` (one compiled
+kernel) moves the units to this step's posts, updates the exposure fields (`police_exposure`),
+makes arrests and hands the arrested to the courts (`brusim.model.courts.prosecute`).
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from brusim.errors import ConfigError
+from brusim.model import rng as rd
+from brusim.model.codes import EV_ARREST, FOCUS, M_ARRESTS, M_POLICE_HOURS, PATROL
+from brusim.model.courts import CourtParams, prosecute
+from brusim.model.dealers import DealerState, where_active_on_shift
+from brusim.model.events import emit
+from brusim.model.recorder import record
+from brusim.model.strategies import STRATEGIES, Strategy, make_strategy
+from brusim.model.world import Fields
 
-PATROL, FOCUS = 0, 1
+__all__ = ["STRATEGIES", "Deployment", "PoliceState", "Presence", "init_police",
+           "make_strategy", "police_step", "posts_within"]
 
 
 @dataclass
@@ -21,8 +36,7 @@ class PoliceState:
     zone: np.ndarray  # int32 home zone, -1 for regional reinforcement
     node: np.ndarray  # int64 current node
     on_duty: np.ndarray  # bool
-    role: np.ndarray  # int8 PATROL/FOCUS
-    focus_target: np.ndarray  # int32 hotspot index of the focus, -1 none
+    role: np.ndarray  # int8 PoliceRole
     stop_minutes: np.ndarray  # float minutes spent at the current node this step
     base: np.ndarray  # int64 (Z,) base node per zone (where off-duty units are)
 
@@ -30,8 +44,44 @@ class PoliceState:
         return len(self.zone)
 
 
-def init_police(smap, cfg, rng: np.random.Generator) -> PoliceState:
-    """Units per zone from officers × street share / officers per unit, plus reinforcements."""
+class Presence(NamedTuple):
+    """Where the on-duty units stand, as the other rules see it: units posted per node and the
+    sight and arrest balls (CSR) to count those within reach of a node (`posts_within`)."""
+
+    sight_indptr: np.ndarray
+    sight_indices: np.ndarray
+    arrest_indptr: np.ndarray
+    arrest_indices: np.ndarray
+    posts_at: np.ndarray  # int64 (N,) on-duty units posted at each node this step
+
+
+class Posting(NamedTuple):
+    """This step's posts of the on-duty units (one node each), the previous step's, the
+    on-duty units, their deterrence and every unit's node (updated in place)."""
+
+    posts: np.ndarray
+    old_posts: np.ndarray
+    on_units: np.ndarray
+    effect: np.ndarray
+    unit_node: np.ndarray
+
+
+class PoliceParams(NamedTuple):
+    arrest_prob: float  # per unit within arrest range, per step
+    arrest_risk: float  # exposure added around an arrest (behaviour.dealers.arrest_risk)
+    decay_risk: float  # per-step decay of the police exposure field
+    decay_arrest: float  # per-step decay of the arrest memory
+    step_hours: float
+
+    @classmethod
+    def from_config(cls, cfg, world, clock) -> PoliceParams:
+        return cls(float(cfg.police.arrest_prob), float(cfg.behaviour.dealers.arrest_risk),
+                   world.decay_risk, world.decay_arrest, clock.step_minutes / 60.0)
+
+
+def init_police(smap, cfg) -> PoliceState:
+    """Units per zone from officers × street share / officers per unit, plus reinforcements,
+    at their zone's base (the node nearest the zone's population centre)."""
     counts = []
     for key, default in zip(smap.zone_ids, smap.zone_officers, strict=True):
         officers = cfg.officers.get(key, default)
@@ -48,8 +98,7 @@ def init_police(smap, cfg, rng: np.random.Generator) -> PoliceState:
         base[z] = nodes[np.argmin(np.hypot(smap.x[nodes] - cx, smap.y[nodes] - cy))]
     node = np.where(zone >= 0, base[np.maximum(zone, 0)], base[0]).astype(np.int64)
     n = len(zone)
-    return PoliceState(zone, node, np.zeros(n, bool), np.zeros(n, np.int8),
-                       np.full(n, -1, np.int32), np.zeros(n), base)
+    return PoliceState(zone, node, np.zeros(n, bool), np.zeros(n, np.int8), np.zeros(n), base)
 
 
 def duty_loss(duties, zone_ids: tuple[str, ...], step: int, clock, seed: int) -> np.ndarray:
@@ -132,133 +181,290 @@ class PatrolSampler:
         return self.nodes[np.minimum(pos, self.end[group] - 1)]
 
 
-# ---------------------------------------------------------------- deployment strategies
+class Deployment:
+    """Where the units are: the hourly rota and focus plan, focus placement, patrol posts."""
+
+    def __init__(self, cfg, world, clock, police: PoliceState, strategy: Strategy,
+                 rng: np.random.Generator):
+        self.cfg = cfg.police
+        self.seed = int(cfg.seed)
+        self.clock = clock
+        self.world = world
+        self.police = police
+        self.strategy = strategy
+        self.steps_per_hour = int(clock.steps_per_hour)
+        self.plan = strategy.plan(police, np.zeros(len(world.smap.hotspots)), rng)
+        n = world.smap.n_nodes
+        sight, arrest = world.balls.sight, world.balls.arrest
+        self.presence = Presence(sight.indptr, sight.indices, arrest.indptr, arrest.indices,
+                                 np.zeros(n, np.int64))
+        self.on_units = np.zeros(0, np.int64)
+        self.focus_units = np.zeros(0, np.int64)
+        self.effect = np.zeros(0)
+        self.posts_now = np.zeros(0, np.int64)  # nodes of the on-duty units at this step
+        self._rotas: dict[tuple[bytes, bool], np.ndarray] = {}  # on-duty masks, by availability
+        self._patrol_units = np.zeros(0, np.int64)
+        self._patrol_group = np.zeros(0, np.int64)
+        self._patrol_cols = np.zeros(0, np.int64)
+        self.patrol_merged: bool | None = None
+        self._posts: tuple[int, np.ndarray] | None = None  # see _draw_posts
+        self._focus_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._sampler: PatrolSampler | None = None
+
+    def attach(self, world) -> None:
+        """Re-attach the world after a checkpoint was loaded (its balls were rebuilt)."""
+        self.world = world
+        sight, arrest = world.balls.sight, world.balls.arrest
+        self.presence = Presence(sight.indptr, sight.indices, arrest.indptr, arrest.indices,
+                                 self.presence.posts_at)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["world"] = None
+        p = self.presence
+        state["presence"] = Presence(*(np.zeros(0, np.int64),) * 4, p.posts_at)
+        return state
+
+    def posts(self, t: int, new_hour: bool, active: bool, rng: np.random.Generator,
+              h: np.ndarray) -> np.ndarray:
+        """The on-duty units' posts at step ``t`` (one node per unit of `on_units`).
+
+        Hourly: the rota and the focus plan; Koper-style plans move their focus units every
+        step; patrol posts are drawn for the rest of the hour at once, and again after a focus
+        move or a change of command (``active``: the intervention is on)."""
+        if new_hour:
+            self._plan_hour(t, rng, active)
+            self._posts = None
+        elif self.plan.move_every_step and active and len(self.focus_units):
+            units = self.focus_units  # same units, new hotspots
+            self.plan = self.strategy.plan(self.police, self.world.hotspot_activity(), rng,
+                                           units=units)
+            self._place_focus(units[self.plan.target[units] >= 0], rng)
+            self._set_stops()
+            self._posts = None
+        merged = bool(self.cfg.merged_command) and active
+        if merged != self.patrol_merged:
+            self._assign_patrol_groups(merged)
+            self._posts = None
+        if self._posts is None:
+            self._posts = self._draw_posts(t, h)
+        first_step, posts = self._posts
+        return posts[t - first_step]
+
+    def posting(self, posts: np.ndarray) -> Posting:
+        """The kernel's view of this step's posts (then remembered as the current posts)."""
+        out = Posting(posts, self.posts_now, self.on_units, self.effect, self.police.node)
+        self.posts_now = posts
+        return out
+
+    def cover(self, ball) -> np.ndarray:
+        """Number of on-duty units within ``ball`` of each node (at this step's posts)."""
+        return ball.spread(self.posts_now, 1.0, self.world.smap.n_nodes)
+
+    # ------------------------------------------------------------------ the hour
+    def _plan_hour(self, t: int, rng: np.random.Generator, active: bool) -> None:
+        """Who is on duty, the strategy's focus plan, off-duty units back at base."""
+        p, cfgp = self.police, self.cfg
+        loss = duty_loss(cfgp.duties, self.world.smap.zone_ids, t, self.clock, self.seed)
+        share = float(cfgp.shift_factors[self.clock.shift(t)]) * (1.0 - loss)
+        key = (share.tobytes(), active)  # a handful of rotas per run
+        if key not in self._rotas:
+            self._rotas[key] = units_on_duty(p, share, active)
+        p.on_duty = self._rotas[key].copy()
+        activity = self.world.hotspot_activity()
+        if active:
+            self.plan = self.strategy.plan(p, activity, rng)
+        else:
+            self.plan = Strategy.plan(self.strategy, p, activity, rng)
+        focus = p.on_duty & (self.plan.target >= 0)
+        p.role[:] = np.where(focus, FOCUS, PATROL)
+        self.focus_units = focus.nonzero()[0]
+        self._place_focus(self.focus_units, rng)
+        off = ~p.on_duty
+        p.node[off] = np.where(p.zone[off] >= 0, p.base[np.maximum(p.zone[off], 0)], p.base[0])
+        self.on_units = p.on_duty.nonzero()[0]
+        self.patrol_merged = None  # patrol groups are re-assigned for the new rota
+        self._set_stops()
+
+    def _set_stops(self) -> None:
+        """Stop length of each unit this hour, and the deterrence of the on-duty units."""
+        p, cfgp = self.police, self.cfg
+        patrol = p.on_duty & (p.role == PATROL)
+        p.stop_minutes[:] = 0.0
+        p.stop_minutes[patrol] = cfgp.patrol_stop_minutes
+        p.stop_minutes[p.on_duty & (p.role == FOCUS)] = self.plan.stop_minutes
+        self.effect = deterrence(p.stop_minutes[self.on_units], cfgp.deterrence_tau_minutes)
+
+    def _place_focus(self, units: np.ndarray, rng: np.random.Generator) -> None:
+        """Put focus ``units`` on a random node within the perimeter of their target hotspot."""
+        if len(units) == 0:
+            return
+        indptr, indices = self._focus_nodes()
+        tgt = self.plan.target[units]
+        starts = indptr[tgt]
+        counts = indptr[tgt + 1] - starts
+        pick = (rng.random(len(units)) * counts).astype(np.int64)
+        self.police.node[units] = indices[starts + pick]
+
+    def _focus_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR of nodes within the focus perimeter (network distance) of each hotspot."""
+        if self._focus_cache is None:
+            radius = float(self.cfg.focus_radius_m)
+            lists = [np.flatnonzero(row <= radius) for row in self.world.smap.hotspots.dist]
+            indptr = np.zeros(len(lists) + 1, np.int64)
+            np.cumsum([len(a) for a in lists], out=indptr[1:])
+            self._focus_cache = (indptr, np.concatenate(lists) if lists else np.zeros(0, int))
+        return self._focus_cache
+
+    def _patrol_sampler(self) -> PatrolSampler:
+        """Patrol node weights (residents + footfall): one group per zone, then the region."""
+        if self._sampler is None:
+            smap, w_foot = self.world.smap, float(self.cfg.patrol_footfall_weight)
+            w = smap.node_population / max(float(smap.node_population.mean()), 1e-9)
+            w = w + w_foot * self.world.footfall
+            groups = [np.flatnonzero(smap.zone == z) for z in range(len(smap.zone_ids))]
+            self._sampler = PatrolSampler.build([*groups, np.arange(smap.n_nodes)], w)
+        return self._sampler
+
+    def _assign_patrol_groups(self, merged: bool) -> None:
+        """Patrol units this hour and their sampling group: own zone, or the whole region for
+        regional units and under a merged command (units of a zone without nodes stay put)."""
+        p = self.police
+        sampler = self._patrol_sampler()
+        units = (p.on_duty & (p.role == PATROL)).nonzero()[0]
+        region = len(sampler.size) - 1
+        zone = p.zone[units]
+        group = np.full(len(units), region) if merged else np.where(zone >= 0, zone, region)
+        keep = sampler.size[group] > 0
+        self._patrol_units, self._patrol_group = units[keep], group[keep]
+        self._patrol_cols = self.on_units.searchsorted(self._patrol_units)  # among on-duty
+        self.patrol_merged = merged
+
+    def _draw_posts(self, t: int, h: np.ndarray) -> tuple[int, np.ndarray]:
+        """Posts of the on-duty units from step ``t`` to the end of the hour (step ``t`` and a
+        (steps, units) array): patrols draw a new node every step, focus units stay where they
+        were placed."""
+        steps = self.steps_per_hour - t % self.steps_per_hour
+        posts = np.empty((steps, len(self.on_units)), np.int64)
+        posts[:] = self.police.node[self.on_units]
+        if len(self._patrol_units):
+            s = self._patrol_sampler()
+            draw_patrol_posts(h, posts, self._patrol_cols, self._patrol_group, s.nodes, s.cum,
+                              s.end, s.index)
+        return t, posts
 
 
-@dataclass
-class FocusPlan:
-    """Per unit: focus hotspot index (-1 = patrol); stop length; redraw the node every step?"""
-
-    target: np.ndarray
-    stop_minutes: float
-    move_every_step: bool
+# ------------------------------------------------------------------ compiled rules
 
 
-class Strategy:
-    """Base: everyone patrols. Subclasses choose focus units and their hotspots."""
-
-    name = "patrol"
-
-    def __init__(self, cfg, smap):
-        self.cfg = cfg
-        self.smap = smap
-        self.focus = self._focus_indices(cfg.focus_hotspots, smap)
-        listed = [i for i, a in enumerate(smap.hotspots.attrs) if a.get("listed", True)]
-        self.listed = np.array(listed, dtype=np.int64)
-
-    @staticmethod
-    def _focus_indices(ids, smap) -> np.ndarray:
-        try:
-            return np.array([smap.hotspots.index(h) for h in ids], dtype=np.int64)
-        except KeyError as exc:
-            raise ConfigError(f"police.focus_hotspots: {exc.args[0]}") from None
-
-    def plan(self, p: PoliceState, activity: np.ndarray, rng: np.random.Generator,
-             units: np.ndarray | None = None) -> FocusPlan:
-        """Focus hotspot per unit. ``units``: keep these focus units and only re-target them
-        (a mid-hour move); by default the strategy picks the focus units itself."""
-        return FocusPlan(np.full(len(p), -1, np.int32), self.cfg.patrol_stop_minutes, True)
-
-    def _pick_units(self, p: PoliceState, zones: np.ndarray | None,
-                    rng: np.random.Generator) -> np.ndarray:
-        """On-duty units sent to the focus: a share of each contributing zone + reinforcements."""
-        chosen = [np.flatnonzero(p.on_duty & (p.zone < 0))]
-        for z in range(len(self.smap.zone_ids)):
-            if zones is not None and z not in zones:
-                continue
-            idx = np.flatnonzero(p.on_duty & (p.zone == z))
-            k = int(round(self.cfg.focus_share * len(idx)))
-            chosen.append(rng.permutation(idx)[:k])
-        return np.concatenate(chosen).astype(np.int64)
-
-    def _zones(self) -> np.ndarray | None:
-        if not self.cfg.focus_zones:
-            return None
-        try:
-            return np.array([self.smap.zone_ids.index(z) for z in self.cfg.focus_zones])
-        except ValueError:
-            raise ConfigError(
-                f"police.focus_zones {self.cfg.focus_zones}: valid zones are "
-                f"{', '.join(self.smap.zone_ids)}"
-            ) from None
+@njit(cache=True, error_model="numpy")
+def posts_within(node: int, indptr: np.ndarray, indices: np.ndarray, posts_at: np.ndarray,
+                 first_only: bool) -> int:
+    """Units posted within the ball (CSR ``indptr``/``indices``) of ``node``; balls are
+    symmetric, so these are the units whose ball holds ``node``. With ``first_only``, 1 as
+    soon as one is found."""
+    n = 0
+    for k in range(indptr[node], indptr[node + 1]):
+        n += posts_at[indices[k]]
+        if first_only and n:
+            return 1
+    return n
 
 
-class Concentrate(Strategy):
-    """Midi-plan style: a share of units held at a named set of hotspots (static presence)."""
-
-    name = "concentrate"
-
-    def plan(self, p, activity, rng, units=None):
-        target = np.full(len(p), -1, np.int32)
-        units = self._pick_units(p, self._zones(), rng) if units is None else units
-        if len(self.focus) and len(units):
-            target[units] = self.focus[np.arange(len(units)) % len(self.focus)]
-        return FocusPlan(target, self.cfg.focus_stop_minutes, False)
-
-
-class HotspotSpread(Strategy):
-    """2024 hotspot strategy: each zone's focus units spread over its listed hotspots in
-    proportion to observed activity (region-wide when the command is merged)."""
-
-    name = "hotspots"
-    move_every_step = False
-
-    def _stop(self) -> float:
-        return self.cfg.focus_stop_minutes
-
-    def plan(self, p, activity, rng, units=None):
-        target = np.full(len(p), -1, np.int32)
-        pool = self.focus if len(self.focus) else self.listed
-        if len(pool) == 0:
-            return FocusPlan(target, self._stop(), self.move_every_step)
-        hz = self.smap.zone[self.smap.hotspots.node[pool]]
-        weights = activity[pool] + 1e-3
-        units = self._pick_units(p, self._zones(), rng) if units is None else units
-        merged = self.cfg.merged_command
-        groups = [units] if merged else [units[p.zone[units] == z] for z in np.unique(p.zone)]
-        for group in groups:
-            if len(group) == 0:
-                continue
-            z = p.zone[group[0]]
-            ok = np.ones(len(pool), bool) if merged or z < 0 else hz == z
-            if not ok.any():
-                continue
-            w = np.where(ok, weights, 0.0)
-            target[group] = pool[rng.choice(len(pool), size=len(group), p=w / w.sum())]
-        return FocusPlan(target, self._stop(), self.move_every_step)
+@njit(cache=True, error_model="numpy")
+def police_exposure(s: Posting, presence: Presence, fields: Fields, p: PoliceParams) -> None:
+    """Decay the remembered exposures and add this step's police presence, in place:
+    ``presence *= decay_risk``, then each unit adds its deterrence at every node of the sight
+    ball (CSR) of its post (unit after unit, as ``np.add.at``); ``arrest_memory *=
+    decay_arrest``; ``posts_at`` (units per node) moves from the old posts to the new."""
+    seen, memory = fields.presence, fields.arrest_memory
+    for i in range(seen.shape[0]):
+        seen[i] *= p.decay_risk
+        memory[i] *= p.decay_arrest
+    indptr, indices = presence.sight_indptr, presence.sight_indices
+    for u in range(s.posts.shape[0]):
+        e = s.effect[u]
+        for k in range(indptr[s.posts[u]], indptr[s.posts[u] + 1]):
+            seen[indices[k]] += e
+    for node in s.old_posts:
+        presence.posts_at[node] -= 1
+    for node in s.posts:
+        presence.posts_at[node] += 1
 
 
-class KoperStops(HotspotSpread):
-    """Random short stops (Koper 1995): 15-minute visits, moving between hotspots every step."""
+@njit(cache=True, error_model="numpy")
+def draw_patrol_posts(h: np.ndarray, posts: np.ndarray, cols: np.ndarray, group: np.ndarray,
+                      nodes: np.ndarray, cum: np.ndarray, end: np.ndarray, index: np.ndarray
+                      ) -> None:
+    """`PatrolSampler.draw` for every row of ``posts`` (steps, on-duty units): column
+    ``cols[k]`` gets a weighted random node of group ``group[k]``; row after row, one uniform
+    per entry from the stream ``h`` (`brusim.model.rng`).
 
-    name = "koper"
-    move_every_step = True
+    The position is ``np.searchsorted(cum, g + u, side="right")``, found by a binary search
+    between two entries of ``index`` (`PatrolSampler.index`: the position of ``g + j / B``
+    for bucket bounds ``j``) one bucket either side of ``g + u``'s, so always the same
+    position, with one or two cache misses instead of a dozen.
+    """
+    n_buckets = index.shape[1] - 1
+    for r in range(posts.shape[0]):
+        for k in range(cols.shape[0]):
+            g = group[k]
+            v = g + rd.random(h)
+            b = min(max(np.int64((v - g) * n_buckets), 0), n_buckets - 1)
+            lo = index[g, max(b - 1, 0)]
+            hi = index[g, min(b + 2, n_buckets)]
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cum[mid] <= v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            posts[r, cols[k]] = nodes[min(lo, end[g] - 1)]
 
-    def _stop(self) -> float:
-        return self.cfg.koper_stop_minutes
 
+@njit(cache=True, error_model="numpy")
+def police_step(t: int, h: np.ndarray, s: Posting, presence: Presence, fields: Fields,
+                d: DealerState, on_shift: np.ndarray, p: PoliceParams, courts: CourtParams,
+                used: int, ev: tuple, rec: tuple) -> tuple[np.ndarray, int]:
+    """The police phase of a step, in place (docs/ODD.md 7.5-7.7): units take this step's
+    posts, exposures decay and take the police seen now, each seller within arrest range of
+    ``c`` units is arrested with probability 1 - (1 - arrest_prob)^c, peers' arrest memory
+    rises around the site and the courts take the arrested (`courts.prosecute`). Returns the
+    dealers still selling and the court cases used this week (``used`` before)."""
+    # named again: the caller passes plain tuples (`brusim.model.model.plain`)
+    s, presence, fields, d = Posting(*s), Presence(*presence), Fields(*fields), DealerState(*d)
+    p, courts = PoliceParams(*p), CourtParams(*courts)
+    for k in range(s.on_units.shape[0]):
+        s.unit_node[s.on_units[k]] = s.posts[k]
+    police_exposure(s, presence, fields, p)
+    record(rec, M_POLICE_HOURS, s.posts, p.step_hours)
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (Strategy, Concentrate, HotspotSpread, KoperStops)
-}
-
-
-def make_strategy(cfg, smap) -> Strategy:
-    """Build the strategy named by ``cfg.strategy`` (ConfigError lists valid names)."""
-    try:
-        cls = STRATEGIES[cfg.strategy]
-    except KeyError:
-        raise ConfigError(
-            f"police.strategy={cfg.strategy!r} is unknown; valid: {', '.join(STRATEGIES)}"
-        ) from None
-    return cls(cfg, smap)
+    selling = where_active_on_shift(d.status, on_shift)
+    cover = np.empty(selling.shape[0])
+    covered = False
+    for k in range(selling.shape[0]):
+        cover[k] = posts_within(d.node[selling[k]], presence.arrest_indptr,
+                                presence.arrest_indices, presence.posts_at, False)
+        covered = covered or cover[k] > 0
+    if not covered:  # nobody within arrest range of a unit
+        return selling, used
+    n_caught = 0
+    caught_mask = np.empty(selling.shape[0], np.bool_)
+    for k in range(selling.shape[0]):
+        caught_mask[k] = rd.random(h) < 1.0 - (1.0 - p.arrest_prob) ** cover[k]
+        n_caught += caught_mask[k]
+    if n_caught == 0:
+        return selling, used
+    caught = selling[caught_mask]
+    at = d.node[caught]
+    emit(ev, t, EV_ARREST, at, caught, d.crew[caught].astype(np.int64))
+    record(rec, M_ARRESTS, at, 1.0)
+    # peers notice arrests: perceived risk rises around the site (Ball.spread)
+    count = np.zeros(fields.arrest_memory.shape[0], np.int64)
+    for site in at:
+        for k in range(presence.sight_indptr[site], presence.sight_indptr[site + 1]):
+            count[presence.sight_indices[k]] += 1
+    for i in range(count.shape[0]):
+        fields.arrest_memory[i] += count[i] * p.arrest_risk
+    used = prosecute(t, h, caught, d, courts, used, ev, rec)
+    return where_active_on_shift(d.status, on_shift), used

@@ -1,32 +1,21 @@
 """Columnar metrics recorder: region-wide every step, per area (hotspot catchments, police zones,
-region) every ``record_every`` steps. Faster than a per-agent DataCollector, same idea."""
+region) every ``record_every`` steps. Faster than a per-agent DataCollector, same idea.
+
+Compiled phase kernels add their metric sums themselves (`record`) through a **recorder sink**
+from `Recorder.sink`: the per-signature totals, each node's signature and this step's
+region-wide totals; metric indices are the ``np.int64`` constants of `brusim.model.codes`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numba import njit
 
-from brusim.model.kernels import accumulate, fold_areas
+from brusim.model.codes import METRIC_INDEX, METRICS, STATE_METRICS
 
-METRICS = (
-    "dealers_active",       # state: sellers on their site and on shift (mean over the interval)
-    "dealer_hours",         # sellers present × hours
-    "transactions",
-    "public_use",
-    "room_entries",
-    "violent_incidents",
-    "arrests",
-    "releases_without_prosecution",
-    "prosecutions",
-    "police_hours",         # on-duty unit-hours present
-    "outreach_contacts",
-    "treatment_entries",
-    "unserved_searches",    # failed purchase attempts (demand without a seller)
-    "users_searching",      # state: users out searching (mean over the interval)
-)
-INDEX = {m: i for i, m in enumerate(METRICS)}
-STATE_METRICS = ("dealers_active", "users_searching")
+INDEX = METRIC_INDEX  # metric name -> column
 _NO_WEIGHTS = np.zeros(0)  # one scalar weight for every entry
 
 
@@ -176,3 +165,38 @@ def area_signatures(membership: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     first = np.zeros(len(index), np.int64)
     first[signature[::-1]] = np.arange(len(signature))[::-1]  # one node per signature
     return signature, np.asarray(membership[:, first].todense(), dtype=np.float64)
+
+
+@njit(cache=True, error_model="numpy")
+def accumulate(totals: np.ndarray, signature: np.ndarray, nodes: np.ndarray, metric: int,
+               n_metrics: int, weight: float, weights: np.ndarray) -> None:
+    """``totals[signature[node] * n_metrics + metric] += weight`` for each of ``nodes``, in
+    order (``weights[k]`` for the k-th node when ``weights`` is not empty)."""
+    if weights.shape[0]:
+        for k in range(nodes.shape[0]):
+            totals[signature[nodes[k]] * n_metrics + metric] += weights[k]
+    else:
+        for k in range(nodes.shape[0]):
+            totals[signature[nodes[k]] * n_metrics + metric] += weight
+
+
+@njit(cache=True, error_model="numpy")
+def record(rec: tuple, metric: int, nodes: np.ndarray, weight: float) -> None:
+    """Add ``weight`` at each of ``nodes`` for ``metric`` (``Recorder.add`` with a scalar)."""
+    totals, signature, region_now, n_metrics = rec
+    if nodes.shape[0] == 0:
+        return
+    region_now[metric] += weight * nodes.shape[0]
+    accumulate(totals, signature, nodes, metric, n_metrics, weight, _NO_WEIGHTS)
+
+
+@njit(cache=True, error_model="numpy")
+def fold_areas(values: np.ndarray, by_signature: np.ndarray, pair_area: np.ndarray,
+               pair_signature: np.ndarray, pair_weight: np.ndarray) -> None:
+    """``values[area] += by_signature[signature] * weight`` for each (area, signature, weight)
+    pair in order (``np.add.at``): (areas, metrics) sums from the per-signature sums."""
+    n_metrics = values.shape[1]
+    for p in range(pair_area.shape[0]):
+        a, s, w = pair_area[p], pair_signature[p], pair_weight[p]
+        for m in range(n_metrics):
+            values[a, m] += by_signature[s * n_metrics + m] * w

@@ -1,10 +1,10 @@
-"""`brusim.model.bitgen` draws numpy's own numbers, and the compiled patrol-post draw and area fold
+"""`brusim.model.rng` draws numpy's own numbers, and the compiled patrol-post draw and area fold
 equal the numpy code they replaced.
 
 The draws are checked value for value against ``Generator.random``, ``standard_exponential``,
 ``gumbel`` and ``permutation`` (several seeds and bit generators; sizes 0, 1 and many), and the
 stream's state afterwards must equal numpy's, also when Python and compiled draws take turns on
-one Generator. `kernels.draw_patrol_posts` must pick what ``PatrolSampler``'s numpy draw picks
+one Generator. `police.draw_patrol_posts` must pick what ``PatrolSampler``'s numpy draw picks
 (``searchsorted(side="right")`` over the whole cumulative array, clipped to the group's end),
 from a numpy stream and from chosen uniforms at the bucket bounds and on the cumulative
 weights; `kernels.fold_areas` must equal the ``np.add.at`` fold.
@@ -21,11 +21,10 @@ from numba import carray, cfunc, njit, types
 from numba.np.random._constants import fe_double, ke_double, we_double, ziggurat_exp_r
 
 from brusim.map import load_street_map
-from brusim.model import bitgen
-from brusim.model import kernels as kn
+from brusim.model import rng as rd
 from brusim.model.model import map_settings
-from brusim.model.police import PatrolSampler
-from brusim.model.recorder import METRICS, Recorder
+from brusim.model.police import PatrolSampler, draw_patrol_posts
+from brusim.model.recorder import METRICS, Recorder, fold_areas
 from tests.conftest import synthetic_config
 from tests.glue_oracle import GlueRecorder
 
@@ -42,7 +41,7 @@ BIT_GENERATORS = (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.ra
 def uniforms(h: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n)
     for k in range(n):
-        out[k] = bitgen.random(h)
+        out[k] = rd.random(h)
     return out
 
 
@@ -50,7 +49,7 @@ def uniforms(h: np.ndarray, n: int) -> np.ndarray:
 def exponentials(h: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n)
     for k in range(n):
-        out[k] = bitgen.standard_exponential(h)
+        out[k] = rd.standard_exponential(h)
     return out
 
 
@@ -58,14 +57,14 @@ def exponentials(h: np.ndarray, n: int) -> np.ndarray:
 def gumbels(h: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n)
     for k in range(n):
-        out[k] = bitgen.gumbel(h)
+        out[k] = rd.gumbel(h)
     return out
 
 
 @njit
 def permuted(h: np.ndarray, values: np.ndarray) -> np.ndarray:
     out = values.copy()
-    bitgen.permute(h, out)
+    rd.permute(h, out)
     return out
 
 
@@ -104,7 +103,7 @@ def test_random_gumbel_exponential_permutation_equal_numpy(seed: int, n: int):
          lambda h: permuted(h, np.arange(n, dtype=np.int64) * 3 - 7)),
     ):
         ref, rng = pair(seed)
-        want, got = numpy_draw(ref), compiled(bitgen.handle(rng))
+        want, got = numpy_draw(ref), compiled(rd.handle(rng))
         assert got.dtype == want.dtype and np.array_equal(got, want)
         assert same_state(ref, rng)
 
@@ -113,7 +112,7 @@ def test_random_gumbel_exponential_permutation_equal_numpy(seed: int, n: int):
 def test_every_numpy_bit_generator(bit_generator):
     """The handle calls the bit generator's own C functions, whichever it is."""
     ref, rng = pair(99, bit_generator)
-    h = bitgen.handle(rng)
+    h = rd.handle(rng)
     assert np.array_equal(uniforms(h, 500), ref.random(500))
     assert np.array_equal(exponentials(h, 500), ref.standard_exponential(500))
     assert np.array_equal(gumbels(h, 500), ref.gumbel(size=500))
@@ -163,7 +162,7 @@ def test_many_exponentials_run_every_ziggurat_branch():
     n = 200_000
     ref, rng = pair(2024)
     want = ref.standard_exponential(n)
-    got = exponentials(bitgen.handle(rng), n)
+    got = exponentials(rd.handle(rng), n)
     assert np.array_equal(got, want)
     assert same_state(ref, rng)
     port, branches = ziggurat_in_python(np.random.Generator(np.random.PCG64(2024)), n)
@@ -175,7 +174,7 @@ def test_many_exponentials_run_every_ziggurat_branch():
 def test_python_and_compiled_draws_take_turns_on_one_stream():
     ref = np.random.default_rng(7)
     rng = np.random.default_rng(7)
-    h = bitgen.handle(rng)
+    h = rd.handle(rng)
     got, want = [], []
     for k in range(40):
         n = k % 5  # sizes 0..4, so the uint32 buffer of permutations is left half used
@@ -201,7 +200,7 @@ def test_a_handle_of_another_stream_draws_other_numbers():
     """The comparisons above can fail: a different stream gives different numbers."""
     ref, rng = pair(5)
     other = np.random.default_rng(6)
-    assert not np.array_equal(uniforms(bitgen.handle(other), 10), ref.random(10))
+    assert not np.array_equal(uniforms(rd.handle(other), 10), ref.random(10))
     assert not same_state(ref, rng)  # ref drew ten numbers, rng none
     assert same_state(rng, np.random.Generator(np.random.PCG64(5)))
 
@@ -248,7 +247,7 @@ def test_draw_patrol_posts_equals_the_numpy_draw():
     group[:len(groups)] = np.arange(len(groups))  # every group
     posts = np.full((steps, n_units + 50), -5, np.int64)
     stream, ref = pair(11)
-    kn.draw_patrol_posts(bitgen.handle(stream), posts, cols, group, sampler.nodes, sampler.cum,
+    draw_patrol_posts(rd.handle(stream), posts, cols, group, sampler.nodes, sampler.cum,
                          sampler.end, sampler.index)
     want = numpy_draw(sampler, np.tile(group, steps), ref.random(steps * n_units))
     assert np.array_equal(posts[:, cols], want.reshape(steps, n_units))
@@ -276,7 +275,7 @@ def _scripted_double(state):
 
 
 def scripted_handle(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A `bitgen.handle` whose uniform draws are ``u``, in order (and the buffer it reads)."""
+    """A `rng.handle` whose uniform draws are ``u``, in order (and the buffer it reads)."""
     buffer = np.concatenate([[0.0], u])
     h = np.array([buffer.ctypes.data, _scripted_double.address, 0, 0], np.int64)
     return h, buffer
@@ -300,7 +299,7 @@ def test_draw_patrol_posts_at_bucket_bounds_and_on_the_cumulative_weights():
     group, u = np.concatenate(g_all), np.concatenate(u_all)
     posts = np.zeros((1, len(group)), np.int64)
     h, buffer = scripted_handle(u)
-    kn.draw_patrol_posts(h, posts, np.arange(len(group)), group, sampler.nodes, sampler.cum,
+    draw_patrol_posts(h, posts, np.arange(len(group)), group, sampler.nodes, sampler.cum,
                          sampler.end, sampler.index)
     assert buffer[0] == len(u)  # one uniform per post
     assert np.array_equal(posts[0], numpy_draw(sampler, group, u))
@@ -321,10 +320,10 @@ def test_fold_areas_equals_add_at():
     np.add.at(want, pair_area,
               by_signature.reshape(-1, n_metrics)[pair_signature] * pair_weight[:, None])
     got = start.copy()
-    kn.fold_areas(got, by_signature, pair_area, pair_signature, pair_weight)
+    fold_areas(got, by_signature, pair_area, pair_signature, pair_weight)
     assert np.array_equal(got, want)
     empty = start.copy()
-    kn.fold_areas(empty, by_signature, pair_area[:0], pair_signature[:0], pair_weight[:0])
+    fold_areas(empty, by_signature, pair_area[:0], pair_signature[:0], pair_weight[:0])
     assert np.array_equal(empty, start)
 
 

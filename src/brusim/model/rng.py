@@ -1,4 +1,4 @@
-"""numpy's random streams, drawn from inside compiled kernels.
+"""Random streams: numpy's own, drawn from inside compiled kernels.
 
 The model's random numbers come from numpy ``Generator`` streams (one per process: police,
 dealers, users...). Passing a ``Generator`` to a numba function costs ~25 µs per call (numba
@@ -123,6 +123,15 @@ def _interval(h: np.ndarray, top: int) -> int:
         value = _next_uint64(h) & mask
         if value <= mx:
             return np.int64(value)
+
+
+@njit(cache=True, error_model="numpy")
+def uniforms(h: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws of ``Generator.random``."""
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = random(h)
+    return out
 
 
 @njit(cache=True)
