@@ -676,3 +676,16 @@ def test_compiled_step_loop_is_reproducible(model):
     assert_same_state(a.dealers, b.dealers)
     assert np.array_equal(a.world.fields.presence, b.world.fields.presence)
     assert np.array_equal(a.sales, b.sales)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [0, 1, 2, 9, 300, 2000])
+def test_sorting_helpers_match_numpy(seed: int, n: int):
+    from brusim.model.sorting import left_position, sorted_ints
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-50, 50 if n < 100 else 10**9, n).astype(np.int32)
+    got = sorted_ints(values)
+    assert got.dtype == np.int64 and np.array_equal(got, np.sort(values))
+    for v in list(rng.integers(-60, 60, 20)) + [int(x) for x in values[:5]]:
+        assert left_position(got, v) == np.searchsorted(got, v)

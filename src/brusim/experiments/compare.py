@@ -358,7 +358,7 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
     for name, df in tables.items():
         write_parquet(out / f"{name}.parquet", df)
     write_duckdb(out / "results.duckdb", tables)
-    from brusim.reports.compare_figures import make_figures
+    from brusim.analysis.compare_figures import make_figures
 
     make_figures(out, tables, smap, settings, cfg)
     write_json(out / "manifest.json", compare_manifest(settings, cfg, smap))

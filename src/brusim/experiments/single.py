@@ -144,7 +144,7 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
 
 
 def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> None:
-    from brusim.reports.run_figures import node_counts, plot_hotspot_activity, plot_node_map
+    from brusim.analysis.run_figures import node_counts, plot_hotspot_activity, plot_node_map
 
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)

@@ -480,7 +480,9 @@ def dealers_step(t: int, h: np.ndarray, d: DealerState, selling: np.ndarray,
             for k in range(mv.shape[0]):
                 if risky[k]:
                     d.displaced_until[mv[k]] = t + p.displaced_steps
-            d.node[mv] = new_site[moved]
+            for i in range(n_who):  # an explicit loop: array assignment compiles for seconds
+                if moved[i]:
+                    d.node[who[i]] = new_site[i]
         n_low = 0
         for i in range(n_who):
             if lie_low[i]:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from brusim.model.sorting import sorted_ints
+
 N_MARKETS = 60  # word-of-mouth market list size
 
 
@@ -128,7 +130,7 @@ def market_candidates(market_nodes: np.ndarray, mask: np.ndarray, marked: np.nda
     """The current market list and the nodes sold at since the last refresh (`mark_sold`),
     sorted and without repeats (``np.unique`` of both); clears the marks."""
     mark_sold(market_nodes, mask, marked, count)
-    out = np.sort(marked[: count[0]])
+    out = sorted_ints(marked[: count[0]])
     clear_marks(mask, marked, count)
     return out
 

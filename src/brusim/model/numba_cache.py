@@ -82,7 +82,7 @@ def announce_compilation() -> None:
     if folder is not None and any(folder.rglob("*.nbi")):
         return
     where = f"cached in {folder}" if folder is not None else "not cached: no writable folder"
-    print(f"brusim: compiling the model's kernels (first run of this version, about 40 s; "
+    print(f"brusim: compiling the model's kernels (first run of this version, about 30 s; "
           f"{where})", file=sys.stderr, flush=True)
 
 

@@ -7,14 +7,20 @@ a new strategy is a few lines; `STRATEGIES` is the registry that `police.strateg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from brusim.errors import ConfigError
 
-if TYPE_CHECKING:
-    from brusim.model.police import PoliceState
+
+class PoliceState(Protocol):
+    """What a strategy reads of the units (`brusim.model.police.PoliceState`)."""
+
+    zone: np.ndarray  # home zone per unit, -1 regional
+    on_duty: np.ndarray  # bool per unit
+
+    def __len__(self) -> int: ...
 
 
 @dataclass

@@ -253,13 +253,16 @@ def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndar
 def _seller_at_site(selling: np.ndarray, seller_nodes: np.ndarray, sites: np.ndarray,
                     u: np.ndarray, n_sellers: np.ndarray) -> np.ndarray:
     """For each sale at ``sites``, the ``floor(u * n_sellers)``-th seller there, counting
-    sellers at a site in the order of ``selling`` (a stable sort of sellers by node)."""
-    order = np.argsort(seller_nodes, kind="mergesort")
-    sorted_nodes = seller_nodes[order]
-    first = np.searchsorted(sorted_nodes, sites)
+    sellers at a site in the order of ``selling`` (as a stable sort of sellers by node)."""
     out = np.empty(sites.shape[0], np.int64)
     for k in range(sites.shape[0]):
-        out[k] = selling[order[first[k] + np.int64(u[k] * n_sellers[k])]]
+        r = np.int64(u[k] * n_sellers[k])
+        for j in range(seller_nodes.shape[0]):
+            if seller_nodes[j] == sites[k]:
+                if r == 0:
+                    out[k] = selling[j]
+                    break
+                r -= 1
     return out
 
 

@@ -14,6 +14,7 @@ from brusim.model.codes import EV_VIOLENT_INCIDENT, M_VIOLENT_INCIDENTS
 from brusim.model.dealers import DealerState
 from brusim.model.events import emit
 from brusim.model.recorder import record
+from brusim.model.sorting import left_position, sorted_ints
 
 
 class ViolenceParams(NamedTuple):
@@ -40,7 +41,7 @@ def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
 
     ``cells``/``crews`` are per seller; crews are in ``[0, n_crews)``.
     """
-    keys = np.sort(cells.astype(np.int64) * n_crews + crews)
+    keys = sorted_ints(cells.astype(np.int64) * n_crews + crews)
     out_cell = np.empty(keys.shape[0], np.int64)
     out_k = np.empty(keys.shape[0], np.int64)
     m = 0
@@ -76,7 +77,7 @@ def violence_odds(t: int, selling: np.ndarray, seller_nodes: np.ndarray, cell: n
     if contested.shape[0]:
         for k in range(selling.shape[0]):
             if d.displaced_until[selling[k]] > t:
-                pos = np.searchsorted(contested, cells[k])
+                pos = left_position(contested, cells[k])
                 if pos < contested.shape[0] and contested[pos] == cells[k]:
                     n_disp[pos] += 1
     prob = np.empty(contested.shape[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from brusim.reports.run_figures import KEY_HOTSPOTS, _figure, plot_node_map
+from brusim.analysis.run_figures import KEY_HOTSPOTS, _figure, plot_node_map
 
 SCENARIO_COLORS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00",
                    "#56B4E9", "#F0E442")
