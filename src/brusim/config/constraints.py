@@ -38,18 +38,15 @@ class Bound:
                     and (value >= self.high if self.high_open else value > self.high))
 
     def describe(self) -> str:
-        """The interval in words, as the error messages and docs/ODD.md give it."""
+        """The interval in words, as the error messages give it."""
         lo, hi = self.low, self.high
         if (lo, hi, self.low_open, self.high_open) == (0, 1, False, False):
             return "a share between 0 and 1"
-        if hi is None:
-            if lo is None:
-                return "a finite number"
+        if hi is None and lo is not None:
             return f"greater than {lo:g}" if self.low_open else f"{lo:g} or more"
-        if lo is None:
+        if lo is None and hi is not None:
             return f"less than {hi:g}" if self.high_open else f"{hi:g} or less"
-        return (f"in {'(' if self.low_open else '['}{lo:g}, {hi:g}"
-                f"{')' if self.high_open else ']'}")
+        return "a finite number" if lo is None else f"in {self.interval()}"
 
     def interval(self) -> str:
         """The interval in symbols, as the parameter tables of docs/ODD.md give it."""
