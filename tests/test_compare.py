@@ -60,6 +60,18 @@ def test_rerun_resumes_and_keeps_finished_shards(twin, tmp_path):
     assert marker.stat().st_mtime_ns == before  # not recomputed
 
 
+@pytest.mark.parametrize("change", ["police.arrest_prob=0.05", "window_weeks=1"])
+def test_a_changed_setting_never_reuses_or_overwrites_the_finished_runs(twin, change):
+    out, settings = twin
+    kept = {p: p.read_bytes() for p in [out / "settings.yaml", *out.glob("shards/*/*")]
+            if p.is_file()}
+    changed = load_settings(None, [*ARGS, "scenarios=[baseline,baseline+baseline]",
+                                   f"out_dir={out}", change])
+    with pytest.raises(ConfigError, match="holds runs made with other settings"):
+        run_compare(changed, progress=False)
+    assert {p: p.read_bytes() for p in kept} == kept  # nothing written, settings.yaml kept
+
+
 def test_unknown_scenario_is_a_clear_error(tmp_path):
     settings = load_settings(None, [*ARGS, "scenarios=[baseline,crackdown]",
                                     f"out_dir={tmp_path}"])

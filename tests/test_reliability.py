@@ -360,3 +360,18 @@ def test_checkpoint_leaves_out_the_map_and_rebuilds_its_tables(tmp_path):
     assert loaded.smap is model.smap and loaded.strategy.smap is model.smap
     assert np.array_equal(loaded.world.balls.aware.padded, model.world.balls.aware.padded)
     assert loaded.world.balls.purchase.radius_m == model.world.balls.purchase.radius_m
+
+
+def test_a_run_never_writes_over_a_run_of_other_settings(tmp_path):
+    from brusim.errors import BrusimError
+    from brusim.experiments.single import run_single
+
+    out = tmp_path / "run"
+    run_single(synthetic_config("weeks=0.1"), out, figures=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(BrusimError, match="already holds a run with other settings"):
+        run_single(synthetic_config("weeks=0.2"), out, figures=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # the same settings may run again (a repair): the same numbers
+    again = run_single(synthetic_config("weeks=0.1"), out, figures=False)
+    assert again.manifest["hashes"] == json.loads(before["manifest.json"])["hashes"]

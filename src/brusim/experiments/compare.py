@@ -250,8 +250,6 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
     check_scenarios(settings.scenarios)
     out = (Path(settings.out_dir).expanduser() if settings.out_dir else default_out_dir()).resolve()
     settings.out_dir = str(out)  # absolute before anything is handed to other processes
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     # validate every scenario's config and compile the map once, before any worker starts
     cfgs = [compose_run(settings, scen, settings.first_seed) for scen in settings.scenarios]
     smap = load_street_map(map_settings(cfgs[0].map))
@@ -267,6 +265,14 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
         raise ConfigError(found)
     seeds = list(range(settings.first_seed, settings.first_seed + settings.replications))
     tasks = [(s, k) for k in seeds for s in settings.scenarios]
+    other = other_settings_shards(out, settings, dict(zip(settings.scenarios, cfgs,
+                                                          strict=True)), tasks)
+    if other:
+        raise ConfigError(f"{out} holds runs made with other settings ({', '.join(other[:3])}"
+                          f"{', ...' if len(other) > 3 else ''}); use another out_dir, or "
+                          "delete that folder first")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     todo = [t for t in tasks if not usable_shard(shard_dir(out, *t))]
     if len(todo) < len(tasks):
         log.info("resuming: %d of %d runs already complete", len(tasks) - len(todo), len(tasks))
@@ -285,6 +291,32 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
                 f"resume with the same command plus out_dir={out}") from None
     combine(out, settings)
     return out
+
+
+def other_settings_shards(out: Path, settings: CompareSettings, cfgs: dict, tasks: list
+                          ) -> list[str]:
+    """The finished shards of ``tasks`` in ``out`` whose run config or analysis windows are
+    not those of ``settings`` (reusing them would mix two experiments)."""
+    from brusim.experiments.shards import config_matches
+
+    other = []
+    for scen, seed in tasks:
+        path = shard_dir(out, scen, seed)
+        if not shard_complete(path):
+            continue
+        cfg = cfgs[scen].copy()
+        cfg.seed = seed
+        try:
+            stored = read_manifest(path).get("windows")
+        except (BrusimError, AttributeError):
+            stored = None
+        w = Windows.for_run(cfg.scenario.intervention_week, cfg.weeks, cfg.burn_in_weeks,
+                            settings.window_weeks)
+        same_windows = stored is None or (list(stored.get("before", [])) == list(w.before)
+                                          and list(stored.get("after", [])) == list(w.after))
+        if not (config_matches(path, cfg) and same_windows):
+            other.append(f"{scen}/seed {seed}")
+    return other
 
 
 def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:

@@ -55,6 +55,7 @@ def run_single(
     manifest["scenario"] = str(cfg.scenario.name)
     if out_dir is not None:
         out_dir = Path(out_dir)
+        refuse_other_run(out_dir, cfg)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / CHECKPOINT).unlink(missing_ok=True)  # a fresh start never resumes old state
         write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -65,6 +66,23 @@ def run_single(
     if events_path is not None:
         model.events.discard_unfinished()  # parts left by an earlier run in this folder
     return _complete(model, out_dir, manifest, progress, figures, time.perf_counter())
+
+
+def refuse_other_run(out_dir: Path, cfg: DictConfig) -> None:
+    """A folder that holds a run of other settings is never written over (the same settings
+    may run again: that repairs a damaged run with the same numbers)."""
+    from brusim.experiments.shards import config_matches
+
+    if not (out_dir / "manifest.json").exists() and not (out_dir / "config.yaml").exists():
+        return
+    if config_matches(out_dir, cfg):
+        return
+    try:
+        status = read_manifest(out_dir).get("status", "unknown")
+    except BrusimError:
+        status = "unreadable"
+    raise BrusimError(f"{out_dir} already holds a run with other settings (status {status}); "
+                      "write to another run.output_dir, or delete that folder first")
 
 
 def resume_run(run_dir: Path, *, progress: bool = False, figures: bool | None = None
