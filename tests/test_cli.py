@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from brusim.io import frame_hash
 
@@ -60,6 +61,19 @@ def test_map_error_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("brusim: error: map file not found")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("dashboard", "--port", "99999", "--no-open"), "--port 99999: a port is a number"),
+    (("map", "plot", "-o", "{tmp}/missing/map.png", "map=synthetic"),
+     "the folder {tmp}/missing does not exist"),
+])
+def test_bad_command_line_values_are_one_line(tmp_path, args, message):
+    proc = brusim(*(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.format(tmp=tmp_path) in lines[0], proc.stderr
+    assert not (tmp_path / "missing").exists()
 
 
 def test_version():

@@ -72,6 +72,18 @@ def test_a_changed_setting_never_reuses_or_overwrites_the_finished_runs(twin, ch
     assert {p: p.read_bytes() for p in kept} == kept  # nothing written, settings.yaml kept
 
 
+@pytest.mark.parametrize(("scenarios", "message"), [
+    ("[]", "nothing to compare with the baseline"),
+    ("[baseline]", "nothing to compare with the baseline"),
+    ("[baseline,midi_plan,midi_plan]", "listed more than once"),
+])
+def test_scenario_lists_that_compare_nothing_are_refused_before_any_run(tmp_path, scenarios,
+                                                                        message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, [*ARGS, f"scenarios={scenarios}", f"out_dir={tmp_path}"])
+    assert not any(tmp_path.iterdir())
+
+
 def test_unknown_scenario_is_a_clear_error(tmp_path):
     settings = load_settings(None, [*ARGS, "scenarios=[baseline,crackdown]",
                                     f"out_dir={tmp_path}"])

@@ -267,6 +267,9 @@ def map_plot(ctx: typer.Context,
     from brusim.map.plot import plot_street_map
 
     use_config_dir(config_dir_arg)
+    if not out.parent.resolve().is_dir():  # before the map is loaded
+        fail(BrusimError(f"--out {out}: the folder {out.parent} does not exist; create it or "
+                         "write elsewhere"))
     try:
         smap = _load_map(ctx.args, config_name)
     except BrusimError as exc:
@@ -460,6 +463,8 @@ def dashboard(
     from brusim.dashboard.server import serve
     from brusim.dashboard.state import Launch
 
+    if not 0 <= port <= 65535:
+        fail(f"--port {port}: a port is a number from 0 to 65535 (0: any free port)")
     use_config_dir(config_dir_arg)
     logging.getLogger("MESA").setLevel(logging.WARNING)
     try:

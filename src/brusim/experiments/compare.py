@@ -88,8 +88,16 @@ def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
         raise ConfigError(f"compare settings: {str(exc).splitlines()[0]}") from None
     settings = OmegaConf.to_object(base)
     settings.overrides = [*settings.overrides, *run_overrides]
+    twice = sorted({s for s in settings.scenarios if settings.scenarios.count(s) > 1})
+    if twice:
+        raise ConfigError(f"compare: scenario(s) {twice} listed more than once; list each once")
     if settings.baseline not in settings.scenarios:
         settings.scenarios = [settings.baseline, *settings.scenarios]
+    if len(settings.scenarios) < 2:
+        raise ConfigError(f"compare: nothing to compare with the baseline "
+                          f"{settings.baseline!r}; list another scenario, e.g. "
+                          f"scenarios=[{settings.baseline},midi_plan] (one scenario alone: "
+                          "brusim run)")
     if settings.replications < 1:
         raise ConfigError("compare: replications must be at least 1")
     return settings
