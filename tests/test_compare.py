@@ -84,6 +84,21 @@ def test_scenario_lists_that_compare_nothing_are_refused_before_any_run(tmp_path
     assert not any(tmp_path.iterdir())
 
 
+def test_a_target_off_the_map_is_refused_before_any_run(tmp_path):
+    settings = load_settings(None, [*ARGS, "scenarios=[baseline,second_room]",
+                                    "target=gare_du_midi", f"out_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="target='gare_du_midi' is not a hotspot"):
+        run_compare(settings, progress=False)
+    assert not (tmp_path / "shards").exists()
+
+
+def test_a_yaml_error_in_a_settings_file_names_file_and_line(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("scenarios: [baseline, midi_plan]\nreplications: 3\n  weeks: [10\n")
+    with pytest.raises(ConfigError, match=r"mine.yaml: not valid YAML at line 3"):
+        load_settings(path, [])
+
+
 def test_unknown_scenario_is_a_clear_error(tmp_path):
     settings = load_settings(None, [*ARGS, "scenarios=[baseline,crackdown]",
                                     f"out_dir={tmp_path}"])

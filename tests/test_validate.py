@@ -249,3 +249,17 @@ def test_cli_reports_clean_errors_without_traceback():
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("brusim: error:")]
     assert len(lines) == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_a_population_beyond_the_memory_limit_is_refused_before_any_array_is_made():
+    cfg = synthetic_config("population.n_users=100000000")
+    found = problems(cfg)  # no map needed: the check comes first
+    assert len(found) == 1 and "a population of 100,000,047 agents needs ~40.0 GB" in found[0]
+    assert "lower population.n_users or raise run.max_memory_gb" in found[0]
+    assert problems(synthetic_config("population.n_users=100000000",
+                                     "run.max_memory_gb=0")) == []  # 0: no check
+    assert problems(synthetic_config("population.n_users=200000")) == []
+    from brusim.model import BrusselsMarketModel
+
+    with pytest.raises(ConfigError, match="a population of"):
+        BrusselsMarketModel(cfg, smap=smap())

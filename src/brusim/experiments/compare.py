@@ -81,7 +81,7 @@ def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
     base = OmegaConf.structured(CompareSettings)
     try:
         if path is not None:
-            base = OmegaConf.merge(base, OmegaConf.load(path))
+            base = OmegaConf.merge(base, _read_yaml(Path(path)))
         if dotlist:
             base = OmegaConf.merge(base, OmegaConf.from_dotlist(list(dotlist)))
     except Exception as exc:  # omegaconf validation errors
@@ -101,6 +101,21 @@ def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
     if settings.replications < 1:
         raise ConfigError("compare: replications must be at least 1")
     return settings
+
+
+def _read_yaml(path: Path):
+    """A settings file, with a YAML error named by file and line."""
+    import yaml
+
+    try:
+        return OmegaConf.load(path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML at {where} ({what}); fix the file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def scenario_overrides(label: str) -> list[str]:
@@ -263,6 +278,9 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
     smap = load_street_map(map_settings(cfgs[0].map))
     found = [f"{scen}: {p}" for scen, cfg in zip(settings.scenarios, cfgs, strict=True)
              for p in problems(cfg, smap)]
+    if settings.target not in smap.hotspots.ids:  # used only after the runs: check it now
+        found.append(f"compare target={settings.target!r} is not a hotspot of the map; valid: "
+                     f"{', '.join(smap.hotspots.ids)}")
     for cfg in cfgs:
         try:
             Windows.for_run(cfg.scenario.intervention_week, cfg.weeks, cfg.burn_in_weeks,
