@@ -155,3 +155,18 @@ def test_manifest_names_the_checkouts_own_commit(tmp_path):
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
     assert git_commit() == head
+
+
+def test_a_cache_path_that_is_a_file_is_one_line(tmp_path):
+    import os
+
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file")
+    env = {k: v for k, v in os.environ.items() if k != "BRUSIM_MAP"}
+    proc = subprocess.run([sys.executable, "-m", "brusim.cli", "map", "info"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**env, "BRUSIM_CACHE": str(not_a_folder)})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "set BRUSIM_CACHE to a writable folder" in lines[0], proc.stderr
+    assert not_a_folder.read_text() == "a file"

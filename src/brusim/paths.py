@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from brusim.errors import ConfigError
+from brusim.errors import BrusimError, ConfigError
 
 USER_CONFIG_ENV = "BRUSIM_CONFIG_DIR"
 EXPERIMENTS_SUBDIR = "experiments"
@@ -84,5 +84,9 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "brusim"
     )
     path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrusimError(f"the cache folder {path} cannot be used ({exc.strerror}); set "
+                          "BRUSIM_CACHE to a writable folder") from None
     return path

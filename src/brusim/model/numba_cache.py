@@ -40,13 +40,21 @@ def sources_digest(package: Path | None = None) -> str:
 
 
 def cache_root() -> Path:
-    """Where the keyed folders go: ``$NUMBA_CACHE_DIR``, else ``<brusim cache>/numba``."""
+    """Where the keyed folders go: ``$NUMBA_CACHE_DIR``, else ``<brusim cache>/numba`` (the
+    system's temporary folder when the brusim cache cannot be used: the command that needs
+    the cache says so itself)."""
     env = os.environ.get("NUMBA_CACHE_DIR")
     if env:
         return Path(env)
+    from brusim.errors import BrusimError
     from brusim.paths import cache_dir
 
-    return cache_dir() / "numba"
+    try:
+        return cache_dir() / "numba"
+    except BrusimError:
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "brusim-numba"
 
 
 def use_keyed_cache() -> Path | None:
