@@ -30,7 +30,7 @@ FOOTFALL_RADIUS_M = 300.0
 
 def strategy_names() -> tuple[str, ...]:
     """The deployment strategies the model knows (its registry)."""
-    from brusim.model.police import STRATEGIES
+    from brusim.model.strategies import STRATEGIES
 
     return tuple(STRATEGIES)
 

@@ -24,7 +24,7 @@ from brusim.model import rng as rd
 from brusim.model import users as us
 from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model.clock import Clock
-from brusim.model.codes import DealerStatus, EventType
+from brusim.model.codes import DealerStatus
 from brusim.model.courts import CourtParams
 from brusim.model.events import EventLog
 from brusim.model.market import MarketList, choose_markets
@@ -101,6 +101,9 @@ class BrusselsMarketModel(mesa.Model):
         self.recorder = Recorder(smap, int(cfg.run.record_every_steps), self.step_hours)
         self._make_agents()
         self._set_parameters()
+        # the step's own state: crews by member (until recruitment), this step's sellers
+        self._crews: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._selling = self._seller_nodes = np.zeros(0, np.int64)
         world.refresh_demand_near(float(cfg.behaviour.dealers.sales_weight),
                                   float(cfg.behaviour.dealers.unserved_weight))
 
@@ -145,9 +148,6 @@ class BrusselsMarketModel(mesa.Model):
         self._on_shift = self._shift_table[self.t % self.steps_per_day]
         # (t + offset) % interval == 0  <=>  offset % interval == (-t) % interval
         self._decision_phase = self.dealers.decision_offset % self.dealer_params.decision_steps
-        self._crews: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._selling = getattr(self, "_selling", np.zeros(0, np.int64))
-        self._seller_nodes = getattr(self, "_seller_nodes", np.zeros(0, np.int64))
         self._handles: dict[str, np.ndarray] = {}
 
     def _make_agents(self) -> None:
@@ -309,9 +309,7 @@ class BrusselsMarketModel(mesa.Model):
         self.smap = self.strategy.smap = smap
         self.world.attach(self.cfg, smap)
         self.deployment.attach(self.world)
-        crews, selling, nodes = self._crews, self._selling, self._seller_nodes
         self._set_parameters()
-        self._crews, self._selling, self._seller_nodes = crews, selling, nodes
 
     # ------------------------------------------------------------------ reading the model
     def hourly(self, decayed_sum: np.ndarray) -> np.ndarray:
@@ -345,4 +343,4 @@ class BrusselsMarketModel(mesa.Model):
         return self.recorder.area_frame(self.clock.steps_per_day)
 
 
-__all__ = ["RNG_STREAMS", "BrusselsMarketModel", "EventType", "map_settings"]
+__all__ = ["RNG_STREAMS", "BrusselsMarketModel", "map_settings", "plain"]

@@ -24,11 +24,8 @@ from brusim.model.courts import CourtParams, prosecute
 from brusim.model.dealers import DealerState, where_active_on_shift
 from brusim.model.events import emit
 from brusim.model.recorder import record
-from brusim.model.strategies import STRATEGIES, Strategy, make_strategy
+from brusim.model.strategies import Strategy
 from brusim.model.world import Fields
-
-__all__ = ["STRATEGIES", "Deployment", "PoliceState", "Presence", "init_police",
-           "make_strategy", "police_step", "posts_within"]
 
 
 @dataclass
