@@ -1,8 +1,13 @@
-"""Atomic file writing: results are written to a temporary file and renamed into place, so an
-interrupted run never leaves a half-written file behind."""
+"""Atomic file writing: each output is written to a temporary file beside it, flushed to the disk
+(fsync), checked (a table is read back), and only then renamed over the old file, whose folder
+is flushed too. An interrupted run, a full disk or a read-only folder therefore never leaves a
+half-written file behind nor replaces a good result by a worse one: the old file stays until
+the new one is complete. A write that fails is one `OutputError` line naming the file, the
+reason and the fix."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -12,21 +17,61 @@ from pathlib import Path
 
 import pandas as pd
 
+from brusim.errors import BrusimError
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file to ``path``."""
+REASONS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+           errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied"}
+
+
+class OutputError(BrusimError):
+    """An output that cannot be written (full disk, read-only or missing folder)."""
+
+
+def cannot_write(path: Path, exc: BaseException) -> OutputError:
+    """The one-line error for a failed write of ``path``."""
+    reason = REASONS.get(getattr(exc, "errno", None) or -1) or str(exc).splitlines()[0] or \
+        type(exc).__name__
+    return OutputError(f"cannot write {path}: {reason}; free space or make the folder "
+                       "writable (or choose another output folder), then run the same command "
+                       "again: what was already written is kept")
+
+
+def atomic_write(path: Path, write: Callable[[str], None],
+                 verify: Callable[[str], None] | None = None) -> Path:
+    """Call ``write(tmp_path)``, flush it to the disk, ``verify(tmp_path)`` (raises when the
+    file is not what was meant), then rename it to ``path`` and flush the folder. ``path`` is
+    untouched unless everything succeeded."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     os.close(fd)
     try:
         write(tmp)
+        fsync(tmp)
+        if verify is not None:
+            verify(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files; use the usual mode
         os.replace(tmp, path)
+        fsync(path.parent)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def fsync(path: str | Path) -> None:
+    """Flush a file's (or a folder's) data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -48,7 +93,22 @@ def write_json(path: Path, data: dict) -> Path:
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> Path:
-    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    """``df`` as a Parquet file, read back (footer and row count) before it replaces ``path``."""
+    def verify(tmp: str) -> None:
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(tmp).metadata.num_rows
+        if rows != len(df):
+            raise OSError(f"{rows} rows read back of {len(df)} written")
+
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False), verify)
+
+
+def save_figure(fig, path: Path, **savefig) -> Path:
+    """``fig.savefig(path, **savefig)``, atomically (the format from the file's suffix)."""
+    path = Path(path)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."),
+                                                      **savefig))
 
 
 def sha256_file(path: Path) -> str:

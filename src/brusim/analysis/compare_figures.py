@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from brusim.analysis.run_figures import KEY_HOTSPOTS, _figure, plot_node_map
+from brusim.io import save_figure
 
 SCENARIO_COLORS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00",
                    "#56B4E9", "#F0E442")
@@ -96,7 +97,7 @@ def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
     fig.suptitle("Transactions at key hotspots (mean and 95% CI over seeds; dashed: "
                  "intervention start)", fontsize=14)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -142,7 +143,7 @@ def plot_displacement(summary: pd.DataFrame, path: Path, settings) -> Path:
     ax.set_title(f"Displacement around {settings.target} (buffer {settings.buffer_inner_m:.0f}-"
                  f"{settings.buffer_outer_m:.0f} m)", fontsize=13, loc="left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -181,5 +182,5 @@ def plot_police_cost(change: pd.DataFrame, path: Path, settings) -> Path:
                  loc="left")
     ax.tick_params(labelsize=12)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path

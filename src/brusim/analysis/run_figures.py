@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from brusim.io import save_figure
 from brusim.map.plot import (
     PNG_OPTIONS,
     add_attribution,
@@ -65,7 +66,7 @@ def plot_hotspot_activity(
     fig.tight_layout()
     fig.set_layout_engine(None)  # tight_layout leaves a placeholder engine: savefig would lay
     # the figure out again in an extra (non-rasterising) draw before the real one
-    fig.savefig(path, dpi=130, pil_kwargs=dict(PNG_OPTIONS))
+    save_figure(fig, path, dpi=130, pil_kwargs=dict(PNG_OPTIONS))
     return path
 
 

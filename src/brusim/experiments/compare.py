@@ -29,7 +29,7 @@ from brusim.analysis.windows import (
 from brusim.config.validate import problems
 from brusim.errors import BrusimError, ConfigError
 from brusim.experiments.manifest import read_manifest
-from brusim.io import sha256_file, write_json, write_parquet, write_text
+from brusim.io import atomic_write, sha256_file, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 
@@ -432,22 +432,35 @@ def emerging_threshold(sales: pd.DataFrame) -> float:
 
 
 def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
-    """Write every table into a fresh DuckDB file (built aside, then moved into place)."""
+    """Write every table into a fresh DuckDB file, built aside, flushed, read back (each
+    table's row count) and only then moved over ``path``: a failure leaves the old file."""
     import duckdb
 
-    tmp = path.with_suffix(".duckdb.tmp")
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
-    try:
-        for name, df in tables.items():
-            if df.shape[1] == 0:  # e.g. no receivers when only the baseline was run
-                continue
-            con.register("df_view", df)
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM df_view")
-            con.unregister("df_view")
-    finally:
-        con.close()
-    shutil.move(tmp, path)
+    kept = {name: df for name, df in tables.items() if df.shape[1] > 0}  # e.g. no receivers
+
+    def write(tmp: str) -> None:
+        Path(tmp).unlink()  # DuckDB creates its own file
+        try:
+            with duckdb.connect(tmp) as con:
+                for name, df in kept.items():
+                    con.register("df_view", df)
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM df_view")
+                    con.unregister("df_view")
+                con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise OSError(str(exc).splitlines()[0]) from None
+
+    def verify(tmp: str) -> None:
+        try:
+            with duckdb.connect(tmp, read_only=True) as con:
+                for name, df in kept.items():
+                    (rows,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+                    if rows != len(df):
+                        raise OSError(f"table {name}: {rows} rows read back of {len(df)}")
+        except duckdb.Error as exc:
+            raise OSError(str(exc).splitlines()[0]) from None
+
+    atomic_write(path, write, verify)
 
 
 def compare_manifest(settings: CompareSettings, cfg, smap) -> dict:

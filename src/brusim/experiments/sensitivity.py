@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from brusim.errors import ConfigError
 from brusim.experiments.collect import CollectSpec
-from brusim.io import write_parquet, write_text
+from brusim.io import save_figure, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def plot_indices(df: pd.DataFrame, method: str, output: str, path: Path) -> Path
               ncol=2, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 

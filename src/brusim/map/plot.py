@@ -27,6 +27,7 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.transforms import Bbox
 
+from brusim.io import save_figure
 from brusim.map.streetmap import StreetMap
 
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
@@ -536,7 +537,7 @@ def save_tight(fig: Figure, path: str | Path, *, dpi: float, pad_inches: float =
         bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(pad_inches)
     finally:
         fig.dpi = saved_dpi
-    fig.savefig(path, dpi=dpi, bbox_inches=bbox, **kwargs)
+    save_figure(fig, path, dpi=dpi, bbox_inches=bbox, **kwargs)
     return Path(path)
 
 

@@ -31,6 +31,7 @@ from brusim.model.market import MarketList, choose_markets
 from brusim.model.numba_cache import announce_compilation
 from brusim.model.outreach import OutreachPlan, init_outreach
 from brusim.model.police import Deployment, PoliceParams, init_police, police_step
+from brusim.model.precompile import compile_in_parallel
 from brusim.model.recorder import Recorder
 from brusim.model.rooms import build_rooms
 from brusim.model.strategies import make_strategy
@@ -106,6 +107,7 @@ class BrusselsMarketModel(mesa.Model):
         self._selling = self._seller_nodes = np.zeros(0, np.int64)
         world.refresh_demand_near(float(cfg.behaviour.dealers.sales_weight),
                                   float(cfg.behaviour.dealers.unserved_weight))
+        compile_in_parallel(self)  # first run of these sources only
 
     def _seed_markets(self, rng: np.random.Generator) -> None:
         """Initial word of mouth: the starting sites are known markets; users know one each."""

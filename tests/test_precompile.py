@@ -1,0 +1,96 @@
+"""First-use compilation shared out over processes (`brusim.model.precompile`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from brusim.config.load import compose_config
+from brusim.errors import BrusimError
+from brusim.model import BrusselsMarketModel
+from brusim.model.events import EventType
+from brusim.model.precompile import PHASE_COST, compile_processes, share_out
+
+PHASES = list(PHASE_COST)
+
+SCRIPT = """
+import json
+from brusim.config.load import compose_config
+from brusim.model import BrusselsMarketModel
+from brusim.model.events import EventType
+from brusim.model.precompile import phase_kernels, uncompiled_phases
+before = uncompiled_phases()
+m = BrusselsMarketModel(compose_config(["weeks=0.5"], config_name="synthetic"))
+after = uncompiled_phases()
+by_helpers = [p for p, k in phase_kernels().items() if not k.overloads]
+m.run()
+kernels = phase_kernels()
+print(json.dumps({
+    "before": before, "after": after, "by_helpers": by_helpers,
+    "overloads": {p: len(k.overloads) for p, k in kernels.items()},
+    "misses": {p: sum(k.stats.cache_misses.values()) for p, k in kernels.items()},
+    "transactions": int(m.events.counts[EventType.TRANSACTION]),
+    "region": m.region_metrics().sum().round(9).tolist(),
+}))
+"""
+
+
+def test_phases_are_shared_out_evenly_heaviest_group_first() -> None:
+    for n in range(1, 8):
+        groups = share_out(PHASES, n)
+        assert sorted(p for g in groups for p in g) == sorted(PHASES)
+        assert len(groups) == min(n, len(PHASES))
+        loads = [sum(PHASE_COST[p] for p in g) for g in groups]
+        assert loads == sorted(loads, reverse=True)
+    assert share_out(PHASES, 2) == [["users", "violence", "schedule"],
+                                    ["dealers", "police", "outreach"]]
+    assert share_out(["police"], 4) == [["police"]]
+
+
+def test_the_number_of_compiling_processes_is_checked(monkeypatch) -> None:
+    monkeypatch.setenv("BRUSIM_COMPILE_PROCESSES", "3")
+    assert compile_processes() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("BRUSIM_COMPILE_PROCESSES", bad)
+        with pytest.raises(BrusimError, match="BRUSIM_COMPILE_PROCESSES"):
+            compile_processes()
+
+
+def test_kernels_compiled_by_helper_processes_run_the_same_model(tmp_path: Path) -> None:
+    """From an empty cache, helper processes compile part of the phases; the run then loads
+    them from the cache (no second specialisation, no miss) and its numbers equal those of
+    kernels compiled in one process (this test process's)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "BRUSIM_CACHE": str(tmp_path / "cache"), "BRUSIM_COMPILE_PROCESSES": "2"}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(got["before"]) == sorted(PHASES)
+    assert got["after"] == []
+    assert got["by_helpers"], "no phase was compiled by a helper process"
+    assert set(got["by_helpers"]) < set(PHASES)
+    assert got["overloads"] == dict.fromkeys(PHASES, 1)
+    assert all(got["misses"][p] == 0 for p in got["by_helpers"]), got["misses"]
+
+    here = BrusselsMarketModel(compose_config(["weeks=0.5"], config_name="synthetic"))
+    here.run()
+    assert got["transactions"] == int(here.events.counts[EventType.TRANSACTION])
+    assert got["region"] == here.region_metrics().sum().round(9).tolist()
+
+
+def test_a_helper_process_that_fails_is_named_and_the_run_goes_on(monkeypatch, capsys) -> None:
+    from brusim.model import precompile
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(precompile, "_CHILD", "import sys; sys.exit(3)")
+    monkeypatch.setattr(precompile, "run_phases", lambda twin, phases: ran.append(phases))
+    precompile._compile({"a model": "copy"}, ["users", "dealers"], processes=2)
+    assert ran == [["users"]]  # this process's share; the helper's is left to the first step
+    assert "compiling the dealers phase in a helper process failed (exit 3)" in \
+        capsys.readouterr().err
