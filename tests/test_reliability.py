@@ -129,7 +129,8 @@ def test_reproduce_confirms_identical_and_names_what_differs(uninterrupted, tmp_
     outcome = reproduce(uninterrupted)
     assert outcome.identical
     assert {o.name for o in outcome.outputs} == {"metrics_region", "metrics_areas", "events"}
-    # the same folder with a config edited after the fact no longer reproduces
+    # the same folder with a config edited after the fact: the changed setting is named and
+    # nothing is run (tests/test_faults.py has the in-process and --resume cases)
     edited = tmp_path / "edited"
     edited.mkdir()
     for name in ("manifest.json", "config.yaml"):
@@ -139,8 +140,8 @@ def test_reproduce_confirms_identical_and_names_what_differs(uninterrupted, tmp_
     (edited / "config.yaml").write_text(text.replace("arrest_prob: 0.01", "arrest_prob: 0.2"))
     proc = subprocess.run([*BRUSIM, "reproduce", str(edited)], capture_output=True, text=True,
                           timeout=240)
-    assert proc.returncode == 1
-    assert "metrics_region: DIFFERS" in proc.stdout and "NOT reproduced" in proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "police.arrest_prob: 0.01 -> 0.2" in proc.stderr
 
 
 def test_map_differences_and_unfinished_runs_are_refused(uninterrupted, tmp_path):
@@ -196,6 +197,40 @@ def test_damaged_shard_is_rerun_and_results_unchanged(sequential, tmp_path):
     run_compare(load_settings(None, [*COMPARE, "n_jobs=1", f"out_dir={out}"]), progress=False)
     assert keep.stat().st_mtime_ns == before  # sound shards are kept
     assert (out / "shards" / "baseline__seed0001.damaged").is_dir()
+    a, b = compare_tables(sequential), compare_tables(out)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], obj=name)
+
+
+def test_recombining_on_a_full_disk_keeps_every_result_and_the_rerun_completes(
+        sequential, tmp_path, monkeypatch):
+    """The disk fills up while a finished comparison is combined again: one line naming the
+    file and the command that resumes, the old results.duckdb kept byte for byte."""
+    import errno
+    import shutil
+
+    from brusim import io
+
+    out = tmp_path / "copy"
+    shutil.copytree(sequential, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    real_fsync = io.fsync
+
+    def full_at_the_database(path):
+        if "results.duckdb" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(path)
+
+    monkeypatch.setattr(io, "fsync", full_at_the_database)
+    args = [*COMPARE, "n_jobs=1", f"out_dir={out}"]
+    with pytest.raises(BrusimError) as err:
+        run_compare(load_settings(None, args), progress=False)
+    assert "results.duckdb: no space left on the device" in str(err.value)
+    assert f"out_dir={out}" in str(err.value) and "\n" not in str(err.value)
+    assert (out / "results.duckdb").read_bytes() == before["results.duckdb"]
+    assert not list(out.glob(".*.tmp"))
+    monkeypatch.undo()
+    run_compare(load_settings(None, args), progress=False)
     a, b = compare_tables(sequential), compare_tables(out)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], obj=name)
@@ -351,7 +386,8 @@ def test_checkpoint_leaves_out_the_map_and_rebuilds_its_tables(tmp_path):
     model = BrusselsMarketModel(synthetic_config("weeks=1"), events_path=tmp_path / "e.parquet")
     model.advance(100)
     save_checkpoint(model, tmp_path)
-    raw = pickle.loads((tmp_path / CHECKPOINT).read_bytes())["model"]
+    signed = (tmp_path / CHECKPOINT).read_bytes()  # a SHA-256 line, then the pickled state
+    raw = pickle.loads(signed.partition(b"\n")[2])["model"]
     assert raw.smap is None and raw.strategy.smap is None
     assert raw.world.smap is None and raw.world.balls is None and raw.deployment.world is None
     assert raw.site_search is None and raw.user_world is None  # views of the balls

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -542,9 +543,20 @@ def sensitivity(
     typer.echo(f"sensitivity indices -> {out / 'indices.csv'}, figures in {out / 'figures'}")
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """brusim's own warnings as one line each (no source line); others as Python shows them."""
+    if "brusim" in str(filename).replace("\\", "/").split("/"):
+        return f"brusim: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+_python_format = warnings.formatwarning
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warnings.formatwarning = _one_line_warning
     app()
 
 

@@ -28,13 +28,16 @@ class OutputError(BrusimError):
     """An output that cannot be written (full disk, read-only or missing folder)."""
 
 
-def cannot_write(path: Path, exc: BaseException) -> OutputError:
-    """The one-line error for a failed write of ``path``."""
-    reason = REASONS.get(getattr(exc, "errno", None) or -1) or str(exc).splitlines()[0] or \
-        type(exc).__name__
+def cannot_write(path: Path, exc: BaseException,
+                 then: str = "run the same command again") -> OutputError:
+    """The one-line error for a failed write of ``path``: the reason, and what to do."""
+    if isinstance(exc, OutputError):
+        return exc
+    reason = REASONS.get(getattr(exc, "errno", None) or -1) or \
+        (str(exc).splitlines() or [""])[0] or type(exc).__name__
     return OutputError(f"cannot write {path}: {reason}; free space or make the folder "
-                       "writable (or choose another output folder), then run the same command "
-                       "again: what was already written is kept")
+                       f"writable (or choose another output folder), then {then}: what was "
+                       "already written is kept")
 
 
 def atomic_write(path: Path, write: Callable[[str], None],

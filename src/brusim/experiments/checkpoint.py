@@ -1,20 +1,27 @@
 """Checkpoints of a running model: the whole model state (agents' arrays, random streams, recorder,
 event-log position) pickled atomically into the run folder, without the street map and the
 neighbourhood tables derived from it: the map is re-attached from the map cache on resume, after
-checking its source hash, and the tables are rebuilt."""
+checking its source hash, and the tables are rebuilt.
+
+The file starts with a SHA-256 of the pickled state, and the state lists the SHA-256 of every
+event-log part finished so far: a damaged checkpoint or part is refused on resume, never run.
+The event log is re-pointed at the folder the checkpoint is loaded from, so a moved or copied
+run folder resumes into itself."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
 from brusim.errors import BrusimError
-from brusim.io import atomic_write
+from brusim.io import atomic_write, sha256_file
 from brusim.map import StreetMap
 from brusim.model import BrusselsMarketModel
 
 CHECKPOINT = "checkpoint.pkl"
-FORMAT = 5  # bump when the pickled layout changes
+FORMAT = 6  # bump when the pickled layout changes
+MAGIC = b"brusim checkpoint sha256 "
 
 
 class CheckpointError(BrusimError):
@@ -28,23 +35,41 @@ def save_checkpoint(model: BrusselsMarketModel, run_dir: Path) -> Path:
     holders = [model, model.strategy]  # every object that keeps a reference to the map
     for obj in holders:
         obj.smap = None
+    parts = {p.name: sha256_file(p) for p in model.events.finished_parts()}
     try:
         data = pickle.dumps({"format": FORMAT, "map_hash": smap.source_hash, "step": model.t,
-                             "model": model}, protocol=pickle.HIGHEST_PROTOCOL)
+                             "parts": parts, "model": model}, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         for obj in holders:
             obj.smap = smap
-    return atomic_write(Path(run_dir) / CHECKPOINT, lambda tmp: Path(tmp).write_bytes(data))
+    signed = MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data
+    return atomic_write(Path(run_dir) / CHECKPOINT, lambda tmp: Path(tmp).write_bytes(signed))
+
+
+def _unsigned(path: Path, raw: bytes) -> bytes:
+    """The pickled state of a checkpoint file, after checking its SHA-256."""
+    head, _, data = raw.partition(b"\n")
+    if not head.startswith(MAGIC):
+        raise CheckpointError(f"checkpoint {path} is unreadable (damaged, or written by another "
+                              "brusim version); start the run again without --resume")
+    if hashlib.sha256(data).hexdigest().encode() != head[len(MAGIC):]:
+        raise CheckpointError(f"checkpoint {path} is damaged (its SHA-256 does not match); "
+                              "delete it and start the run again without --resume")
+    return data
 
 
 def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
     """The model saved in ``run_dir``, on ``smap``, with its event log reopened for writing."""
     path = Path(run_dir) / CHECKPOINT
     try:
-        payload = pickle.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint in {run_dir}; start the run again without "
                               "--resume") from None
+    try:
+        payload = pickle.loads(_unsigned(path, raw))
+    except CheckpointError:
+        raise
     except Exception as exc:  # any damage to the file, whatever the unpickler trips on
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}); delete "
                               "it and start the run again") from None
@@ -55,6 +80,12 @@ def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
         raise CheckpointError(f"the map differs from the one the run started on ({path}); set "
                               "BRUSIM_MAP to the original map file")
     model: BrusselsMarketModel = payload["model"]
+    model.events.move_into(Path(run_dir))  # this folder, even when it is a copy
+    for part, digest in payload["parts"].items():
+        found = model.events.parts_dir / part
+        if not found.is_file() or sha256_file(found) != digest:
+            raise CheckpointError(f"event-log part {found} is missing or damaged; start the run "
+                                  "again without --resume")
     model.attach(smap)
     model.events.discard_unfinished()
     return model

@@ -29,7 +29,7 @@ from brusim.analysis.windows import (
 from brusim.config.validate import problems
 from brusim.errors import BrusimError, ConfigError
 from brusim.experiments.manifest import read_manifest
-from brusim.io import atomic_write, sha256_file, write_json, write_parquet, write_text
+from brusim.io import OutputError, atomic_write, sha256_file, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +315,20 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
             raise CompareInterrupted(
                 f"interrupted: {done} of {len(tasks)} runs are finished and kept in {out}; "
                 f"resume with the same command plus out_dir={out}") from None
-    combine(out, settings)
+        except OutputError as exc:
+            raise _resume_hint(exc, out) from None
+    try:
+        combine(out, settings)
+    except OutputError as exc:
+        raise _resume_hint(exc, out) from None
     return out
+
+
+def _resume_hint(exc: OutputError, out: Path) -> OutputError:
+    """A failed write in a comparison: what failed, and that the same command resumes it."""
+    what = str(exc).split("; free space")[0]
+    return OutputError(f"{what}; free space or make the folder writable, then run the same "
+                       f"command plus out_dir={out}: finished runs are kept and reused")
 
 
 def other_settings_shards(out: Path, settings: CompareSettings, cfgs: dict, tasks: list

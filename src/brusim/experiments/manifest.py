@@ -64,6 +64,43 @@ def git_dirty() -> bool | None:
     return None if status is None else bool(status)
 
 
+def flat_settings(cfg) -> dict[str, object]:
+    """A config's values by dotted key (``police.arrest_prob``), resolved, without the keys
+    that only change how a run is shown or saved (`shards.PRESENTATION_KEYS`)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from brusim.experiments.shards import _result_config
+
+    data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else (
+        OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
+    flat: dict[str, object] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(_result_config(data), "")
+    return flat
+
+
+def settings_hash(flat: dict[str, object]) -> str:
+    """SHA-256 of `flat_settings` (key order does not matter)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def changed_settings(then: dict[str, object], now: dict[str, object]) -> list[str]:
+    """``key: then -> now`` for every setting that differs (added or removed keys too)."""
+    missing = "(absent)"
+    return [f"{key}: {then.get(key, missing)} -> {now.get(key, missing)}"
+            for key in sorted(set(then) | set(now)) if then.get(key, missing) !=
+            now.get(key, missing)]
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from brusim.errors import BrusimError
 from brusim.experiments.manifest import base_manifest, read_manifest
-from brusim.experiments.single import load_run_config, run_single
+from brusim.experiments.single import load_run_config, refuse_edited_config, run_single
 from brusim.map import load_street_map
 from brusim.model.model import map_settings
 
@@ -61,6 +61,7 @@ def reproduce(run_dir: Path, work_dir: Path | None = None, progress: bool = Fals
                           f"{manifest.get('status')!r}); finish it with `brusim run --resume "
                           f"{run_dir}` first")
     cfg = load_run_config(run_dir)
+    refuse_edited_config(run_dir, cfg, manifest, "reproduce the run")
     smap = load_street_map(map_settings(cfg.map))
     then = manifest.get("map", {}).get("source_sha256")
     if then != smap.source_hash:

@@ -17,8 +17,23 @@ from omegaconf import DictConfig, OmegaConf
 from brusim.config.validate import validate
 from brusim.errors import BrusimError
 from brusim.experiments.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from brusim.experiments.manifest import base_manifest, now_iso, read_manifest
-from brusim.io import frame_hash, parquet_hash, write_json, write_parquet, write_text
+from brusim.experiments.manifest import (
+    base_manifest,
+    changed_settings,
+    flat_settings,
+    now_iso,
+    read_manifest,
+    settings_hash,
+)
+from brusim.io import (
+    OutputError,
+    cannot_write,
+    frame_hash,
+    parquet_hash,
+    write_json,
+    write_parquet,
+    write_text,
+)
 from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
 from brusim.model.model import RNG_STREAMS, map_settings
@@ -53,6 +68,8 @@ def run_single(
     seed = int(cfg.seed)
     manifest = base_manifest(seed, stream_info(seed), smap)
     manifest["scenario"] = str(cfg.scenario.name)
+    manifest["settings"] = flat_settings(cfg)
+    manifest["config_hash"] = settings_hash(manifest["settings"])
     if out_dir is not None:
         out_dir = Path(out_dir)
         refuse_other_run(out_dir, cfg)
@@ -93,12 +110,30 @@ def resume_run(run_dir: Path, *, progress: bool = False, figures: bool | None = 
     if manifest.get("status") == "complete":
         raise BrusimError(f"the run in {run_dir} is already complete; nothing to resume")
     cfg = load_run_config(run_dir)
+    refuse_edited_config(run_dir, cfg, manifest, "resume it")
     smap = load_street_map(map_settings(cfg.map))
     model = load_checkpoint(run_dir, smap)
     manifest.update(status="running", resumed_from_step=model.t,
                     resumed=[*manifest.get("resumed", []), now_iso()])
     write_json(run_dir / "manifest.json", manifest)
     return _complete(model, run_dir, manifest, progress, figures, time.perf_counter())
+
+
+def refuse_edited_config(run_dir: Path, cfg: DictConfig, manifest: dict, to: str) -> None:
+    """A run folder whose ``config.yaml`` no longer matches the settings its manifest recorded
+    is one line naming the changed settings."""
+    then = manifest.get("settings")
+    if then is None:  # a run from before settings were recorded: nothing to compare
+        return
+    now = flat_settings(cfg)
+    if manifest.get("config_hash") == settings_hash(now):
+        return
+    changes = changed_settings(then, now)
+    shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5
+                                      else "")
+    raise BrusimError(f"{run_dir}/config.yaml was edited after the run started ({shown}); "
+                      f"restore those values to {to}, or start a new run with the new "
+                      "settings in another folder")
 
 
 def load_run_config(run_dir: Path) -> DictConfig:
@@ -137,11 +172,12 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
             manifest.update(status="interrupted", ended=now_iso(), steps_done=model.t)
             write_json(out_dir / "manifest.json", manifest)
         raise
+    except OSError as exc:  # the event log or a checkpoint could not be written
+        raise _cannot_write(out_dir, exc) from None
     finally:
         if bar is not None:
             bar.close()
     model.finish()
-    model.events.close()
     region, areas = model.region_metrics(), model.area_metrics()
     manifest.update(
         status="complete", ended=now_iso(), steps=model.t,
@@ -149,16 +185,34 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
         event_counts=model.events.counts_by_name(),
         hashes={"metrics_region": frame_hash(region), "metrics_areas": frame_hash(areas)},
     )
-    if out_dir is not None:
+    if out_dir is None:
+        model.events.close()
+        return RunResult(out_dir, region, areas, manifest)
+    try:  # the manifest says complete only once everything else is on disk
         write_parquet(out_dir / "metrics_region.parquet", region)
         write_parquet(out_dir / "metrics_areas.parquet", areas)
+        model.events.close()
         if model.events.path is not None:
             manifest["hashes"]["events"] = parquet_hash(model.events.path)
         if figures if figures is not None else bool(cfg.run.figures):
             _figures(model, out_dir, areas)
         write_json(out_dir / "manifest.json", manifest)
-        (out_dir / CHECKPOINT).unlink(missing_ok=True)
+    except OSError as exc:
+        raise _cannot_write(out_dir, exc) from None
+    model.events.remove_parts()
+    (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return RunResult(out_dir, region, areas, manifest)
+
+
+def _cannot_write(out_dir: Path | None, exc: OSError) -> OSError:
+    """A failed write during a run: one line, and how to finish the run once fixed."""
+    if out_dir is None:
+        return exc
+    then = (f"`brusim run --resume {out_dir}` finishes the run" if (out_dir / CHECKPOINT).exists()
+            else "run the same command again")
+    if isinstance(exc, OutputError):  # already names its file: only the way on changes
+        return OutputError(str(exc).replace("run the same command again", then))
+    return cannot_write(out_dir, exc, then)
 
 
 def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,11 @@ def load_street_map(settings: MapSettings | None = None) -> StreetMap:
     path, kind = source_file(settings)
     if not path.is_file():
         raise MapError(f"map file not found: {path}; check map.path or BRUSIM_MAP")
-    source_hash = file_sha256(path)
+    try:
+        source_hash = file_sha256(path)
+    except OSError as exc:
+        raise MapError(f"cannot read the map file {path} ({exc.strerror or exc}); make it "
+                       "readable, or point map.path or BRUSIM_MAP at a readable copy") from None
     key = _cache_key(settings, source_hash)
     if settings.use_cache:
         smap = cache.load(folder, key)
@@ -144,7 +149,14 @@ def load_street_map(settings: MapSettings | None = None) -> StreetMap:
                                max_snap_m=settings.max_snap_m,
                                catchment_m=settings.catchment_m)
     if settings.use_cache:
-        cache.save(smap, folder, key)
+        try:
+            cache.save(smap, folder, key)
+        except OSError as exc:  # a read-only or full cache: the run goes on, uncached
+            warnings.warn(f"could not cache the compiled map in {folder} "
+                          f"({exc.strerror or exc}); it is compiled again next time: set "
+                          "BRUSIM_CACHE (or map.cache_dir) to a writable folder",
+                          stacklevel=2)
+            return smap
         smap = dataclasses.replace(smap, ball_dir=ball_folder(folder, key))
     return smap
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numba import njit
 
+from brusim.io import fsync
 from brusim.model.codes import EVENT_NAMES, EventType
 
 _NO_OTHER = np.zeros(0, np.int64)  # events without an "other" column value (-1)
@@ -141,8 +142,20 @@ class EventLog:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-            self._part(self.parts_done, partial=True).replace(self._part(self.parts_done))
+            partial = self._part(self.parts_done, partial=True)
+            fsync(partial)
+            partial.replace(self._part(self.parts_done))
             self.parts_done += 1
+
+    def finished_parts(self) -> list[Path]:
+        """The part files finished by `rotate` (streamed logs), in order."""
+        return [] if self.path is None else [self._part(i) for i in range(self.parts_done)]
+
+    def move_into(self, folder: Path) -> None:
+        """Stream into ``folder`` from now on, under the same file name (a run folder that was
+        moved or copied holds its parts)."""
+        if self.path is not None:
+            self.path = Path(folder) / self.path.name
 
     def discard_unfinished(self) -> None:
         """Delete part files written after the last `rotate` (e.g. by a killed run)."""
@@ -154,22 +167,31 @@ class EventLog:
                 part.unlink()
 
     def close(self) -> None:
-        """Flush and, when streaming, join the part files into the final file atomically."""
+        """Flush and, when streaming, join the part files into the final file atomically (the
+        parts stay until `remove_parts`: a checkpoint can still resume from them)."""
         self.rotate()
         if self.path is None:
             return
-        parts = [self._part(i) for i in range(self.parts_done)]
+        parts = self.finished_parts()
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        if not parts:
-            pq.write_table(SCHEMA.empty_table(), tmp)
-        elif len(parts) == 1:
-            parts[0].replace(tmp)
-        else:
-            with pq.ParquetWriter(tmp, SCHEMA) as writer:
-                for part in parts:
-                    writer.write_table(pq.read_table(part))
-        tmp.replace(self.path)
-        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        try:
+            if not parts:
+                pq.write_table(SCHEMA.empty_table(), tmp)
+            elif len(parts) == 1:
+                shutil.copyfile(parts[0], tmp)
+            else:
+                with pq.ParquetWriter(tmp, SCHEMA) as writer:
+                    for part in parts:
+                        writer.write_table(pq.read_table(part))
+            fsync(tmp)
+            tmp.replace(self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def remove_parts(self) -> None:
+        """Delete the part files once the run's outputs are complete."""
+        if self.path is not None:
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
 
     def __getstate__(self) -> dict:
         # a checkpoint holds the log's position, never an open file: call `rotate` first
