@@ -225,3 +225,25 @@ def test_a_read_only_map_cache_runs_uncached_with_one_warning(tmp_path, monkeypa
                                            places_file=str(places_file),
                                            cache_dir=str(tmp_path / "maps")))
     assert smap.n_nodes > 0
+
+
+# ------------------------------------------------------------------ output folders
+@pytest.mark.parametrize("command", [
+    ["run", "--config-name", "synthetic", "weeks=0.1", "run.output_dir={out}"],
+    ["compare", "config_name=synthetic", "target=central", "replications=1", "weeks=5",
+     "scenario.intervention_week=3", "burn_in_weeks=1", "scenarios=[baseline,baseline+baseline]",
+     "out_dir={out}"],
+])
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(command, tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "results"  # cannot be created, whoever runs the test (root included)
+    proc = subprocess.run([sys.executable, "-m", "brusim.cli",
+                           *(a.format(out=out) for a in command)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert f"={out}: cannot write there" in proc.stderr and "writable folder" in proc.stderr

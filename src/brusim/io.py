@@ -40,6 +40,21 @@ def cannot_write(path: Path, exc: BaseException,
                        "already written is kept")
 
 
+def writable_folder(folder: Path, setting: str) -> Path:
+    """Create ``folder`` if needed and check that a file can be written in it, before any
+    work; else one line naming ``setting`` (the option that chose the folder)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = REASONS.get(exc.errno or -1) or exc.strerror or str(exc)
+        raise OutputError(f"{setting}={folder}: cannot write there ({reason}); choose a "
+                          "writable folder") from None
+    return folder
+
+
 def atomic_write(path: Path, write: Callable[[str], None],
                  verify: Callable[[str], None] | None = None) -> Path:
     """Call ``write(tmp_path)``, flush it to the disk, ``verify(tmp_path)`` (raises when the

@@ -34,7 +34,7 @@ from brusim.calibration.spec import (
 from brusim.calibration.validate import build_plan, load_map, markdown_table
 from brusim.errors import ConfigError
 from brusim.experiments.manifest import git_commit, now_iso
-from brusim.io import write_json, write_text
+from brusim.io import writable_folder, write_json, write_text
 from brusim.paths import config_dir, source_checkout, user_config_dir
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def open_study(ctx: Context, defaults: dict[str, float]):
     """Create the study, or load it and check it was made with the same settings."""
     import optuna
 
-    ctx.folder.mkdir(parents=True, exist_ok=True)
+    writable_folder(ctx.folder, "the calibration folder of --name")
     study = optuna.create_study(study_name=ctx.settings.name, storage=_storage(ctx),
                                 direction="minimize", load_if_exists=True)
     fp = study_fingerprint(ctx)

@@ -18,7 +18,7 @@ from brusim.calibration.spec import PatternBook, load_patterns
 from brusim.errors import ConfigError
 from brusim.experiments.compare import compose_run
 from brusim.experiments.manifest import base_manifest, now_iso
-from brusim.io import write_json, write_parquet, write_text
+from brusim.io import writable_folder, write_json, write_parquet, write_text
 
 
 @dataclass
@@ -78,7 +78,7 @@ def run_validate(s: ValidateSettings) -> tuple[Path, pd.DataFrame]:
         weeks=s.weeks if s.weeks is not None else book.weeks, overrides=list(s.overrides),
         config_name=s.config_name, out=out / "runs")
     check_plan(plan, smap)
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "--out")
     manifest = base_manifest(plan.first_seed, {}, smap)
     manifest.update(command=" ".join(["brusim", *sys.argv[1:]]), patterns=names,
                     seeds=list(range(plan.first_seed, plan.first_seed + seeds)),

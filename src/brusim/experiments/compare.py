@@ -29,7 +29,15 @@ from brusim.analysis.windows import (
 from brusim.config.validate import problems
 from brusim.errors import BrusimError, ConfigError
 from brusim.experiments.manifest import read_manifest
-from brusim.io import OutputError, atomic_write, sha256_file, write_json, write_parquet, write_text
+from brusim.io import (
+    OutputError,
+    atomic_write,
+    sha256_file,
+    writable_folder,
+    write_json,
+    write_parquet,
+    write_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +305,7 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
         raise ConfigError(f"{out} holds runs made with other settings ({', '.join(other[:3])}"
                           f"{', ...' if len(other) > 3 else ''}); use another out_dir, or "
                           "delete that folder first")
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "out_dir")
     write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     todo = [t for t in tasks if not usable_shard(shard_dir(out, *t))]
     if len(todo) < len(tasks):

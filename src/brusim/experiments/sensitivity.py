@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from brusim.errors import ConfigError
 from brusim.experiments.collect import CollectSpec
-from brusim.io import save_figure, write_parquet, write_text
+from brusim.io import save_figure, writable_folder, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +305,7 @@ def run_sensitivity(problem: SensitivityProblem, hydra_overrides: list[str] = ()
 
     integer = check_problem(problem)
     X = sample(problem)
-    out = out_dir(problem).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out_dir(problem).resolve(), "out_dir")
     _store_samples(out, problem, X)
     jobs = plan_jobs(problem, X, integer)
     write_plan(out, [o for _, o in jobs])

@@ -30,6 +30,7 @@ from brusim.io import (
     cannot_write,
     frame_hash,
     parquet_hash,
+    writable_folder,
     write_json,
     write_parquet,
     write_text,
@@ -73,7 +74,7 @@ def run_single(
     if out_dir is not None:
         out_dir = Path(out_dir)
         refuse_other_run(out_dir, cfg)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        writable_folder(out_dir, "run.output_dir")
         (out_dir / CHECKPOINT).unlink(missing_ok=True)  # a fresh start never resumes old state
         write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_json(out_dir / "manifest.json", manifest)

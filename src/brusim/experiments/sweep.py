@@ -25,7 +25,7 @@ from brusim.experiments.shards import (
     run_folders,
     task_overrides,
 )
-from brusim.io import write_json
+from brusim.io import writable_folder, write_json
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def launch(jobs: Sequence[Sequence[str]], hydra_overrides: Sequence[str], *,
                                    run_mode=RunMode.MULTIRUN, with_log_configuration=True,
                                    from_shell=False)
         sweep_dir = Path(cfg.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        writable_folder(sweep_dir, "hydra.sweep.dir")
         OmegaConf.save(cfg, sweep_dir / "multirun.yaml")
         HydraConfig.instance().set_config(cfg)
         context = HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg))
