@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import Field, fields
 from pathlib import Path
 
 import numpy as np
 
+from brusim.io import atomic_write
 from brusim.map.balls import ball_folder
 from brusim.map.sources import file_sha256
 from brusim.map.streetmap import PlaceSet, StreetMap
@@ -31,17 +30,6 @@ _PLACE_META = ("ids", "names", "attrs")
 def _persisted_fields() -> list[Field]:
     """The `StreetMap` fields that are map data (not e.g. where its balls are kept)."""
     return [f for f in fields(StreetMap) if f.metadata.get("persist", True)]
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save(smap: StreetMap, folder: Path, key: str) -> Path:
@@ -64,9 +52,9 @@ def save(smap: StreetMap, folder: Path, key: str) -> Path:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    _atomic_write(npz, write_npz)
+    atomic_write(npz, write_npz)
     meta["npz_sha256"] = file_sha256(npz)
-    _atomic_write(
+    atomic_write(
         folder / f"{key}.json",
         lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8"),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from brusim.config.constraints import count, positive, share
 from brusim.errors import MapError
+from brusim.io import OutputError
 from brusim.map import cache
 from brusim.map.balls import ball_folder
 from brusim.map.places import read_communes, read_places
@@ -151,9 +152,10 @@ def load_street_map(settings: MapSettings | None = None) -> StreetMap:
     if settings.use_cache:
         try:
             cache.save(smap, folder, key)
-        except OSError as exc:  # a read-only or full cache: the run goes on, uncached
+        except (OSError, OutputError) as exc:  # a read-only or full cache: go on, uncached
+            reason = getattr(exc, "strerror", None) or str(exc).split("; ")[0]
             warnings.warn(f"could not cache the compiled map in {folder} "
-                          f"({exc.strerror or exc}); it is compiled again next time: set "
+                          f"({reason}); it is compiled again next time: set "
                           "BRUSIM_CACHE (or map.cache_dir) to a writable folder",
                           stacklevel=2)
             return smap
