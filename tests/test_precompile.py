@@ -88,9 +88,19 @@ def test_a_helper_process_that_fails_is_named_and_the_run_goes_on(monkeypatch, c
     from brusim.model import precompile
 
     ran: list[list[str]] = []
-    monkeypatch.setattr(precompile, "_CHILD", "import sys; sys.exit(3)")
     monkeypatch.setattr(precompile, "run_phases", lambda twin, phases: ran.append(phases))
-    precompile._compile({"a model": "copy"}, ["users", "dealers"], processes=2)
+    failing = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"],
+                               stdin=subprocess.PIPE)
+    failing.wait()
+    precompile._compile({"a model": "copy"}, [["users"], ["dealers"]], [failing])
     assert ran == [["users"]]  # this process's share; the helper's is left to the first step
     assert "compiling the dealers phase in a helper process failed (exit 3)" in \
         capsys.readouterr().err
+
+
+def test_a_helper_given_no_work_stops(tmp_path: Path) -> None:
+    from brusim.model.precompile import _CHILD
+
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE)
+    child.stdin.close()
+    assert child.wait(timeout=120) == 0

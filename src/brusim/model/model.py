@@ -31,7 +31,7 @@ from brusim.model.market import MarketList, choose_markets
 from brusim.model.numba_cache import announce_compilation
 from brusim.model.outreach import OutreachPlan, init_outreach
 from brusim.model.police import Deployment, PoliceParams, init_police, police_step
-from brusim.model.precompile import compile_in_parallel
+from brusim.model.precompile import compile_in_parallel, start_helpers
 from brusim.model.recorder import Recorder
 from brusim.model.rooms import build_rooms
 from brusim.model.strategies import make_strategy
@@ -65,6 +65,7 @@ class BrusselsMarketModel(mesa.Model):
             cfg = OmegaConf.to_object(cfg)
         self.cfg = cfg
         validate(cfg)  # before the map is loaded: a bad value costs nothing
+        helpers = start_helpers()  # first run of these sources only: compile in parallel
         self.smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
         validate(cfg, self.smap)
         announce_compilation()
@@ -107,7 +108,7 @@ class BrusselsMarketModel(mesa.Model):
         self._selling = self._seller_nodes = np.zeros(0, np.int64)
         world.refresh_demand_near(float(cfg.behaviour.dealers.sales_weight),
                                   float(cfg.behaviour.dealers.unserved_weight))
-        compile_in_parallel(self)  # first run of these sources only
+        compile_in_parallel(self, helpers)
 
     def _seed_markets(self, rng: np.random.Generator) -> None:
         """Initial word of mouth: the starting sites are known markets; users know one each."""

@@ -3,12 +3,14 @@
 Compiling the five phase kernels (and the rules they call) takes 35-45 s in one process, on one
 core, almost all of it in `users_step` and `dealers_step`. numba's compiler holds a global lock,
 so threads cannot share the work; processes can, because every process writes the compiled
-kernel into the same keyed on-disk cache (`brusim.model.numba_cache`). `compile_in_parallel`
-hands each helper process a copy of the freshly built model and a share of the phases; each
-copy runs its phases once at step 0 (their results are thrown away), which compiles those
-kernels for exactly the argument types of the real run. The real run then loads every kernel
-from the cache. The model itself is never touched: a phase draws random numbers and writes
-events, so only the copies run them.
+kernel into the same keyed on-disk cache (`brusim.model.numba_cache`).
+
+`start_helpers` starts the helper interpreters when the model's construction begins (they
+import brusim meanwhile); `compile_in_parallel`, at its end, hands each a copy of the freshly
+built model and a share of the phases. Each copy runs its phases once at step 0 (the results
+are thrown away), which compiles those kernels for exactly the argument types of the real run;
+the real run then loads every kernel from the cache. The model itself is never touched: a
+phase draws random numbers and writes events, so only the copies run them.
 
 Nothing here changes a result: a kernel compiled in another process is the same machine code.
 """
@@ -20,7 +22,6 @@ import os
 import pickle
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,17 +125,40 @@ def compile_processes() -> int:
         os.cpu_count() or 1)
 
 
-def compile_in_parallel(model, processes: int | None = None) -> list[str]:
-    """Compile the phase kernels the cache lacks, in up to ``processes`` processes (default:
-    `compile_processes`, at most one per phase), before ``model`` first steps. Returns the
-    phases compiled. Does nothing when all are cached or when numba has no cache folder (other
-    processes' work could not be shared)."""
+def start_helpers(processes: int | None = None) -> list[subprocess.Popen]:
+    """Start the helper interpreters as soon as a model is being built, when the cache lacks
+    phase kernels: they import brusim while this process loads the map and builds the model,
+    then wait for their work (`compile_in_parallel`). One per core but this one (``processes``
+    in all, default `compile_processes`), at most one per phase but the first."""
     if not config.CACHE_DIR or not uncompiled_phases():
         return []
-    with _cache_lock(Path(config.CACHE_DIR)):  # another run starting now waits, then loads
-        missing = uncompiled_phases()
-        if missing:
-            _compile(model, missing, processes or compile_processes())
+    n = min(processes or compile_processes(), len(PHASE_COST)) - 1
+    helpers = []
+    for _ in range(n):
+        try:  # a fresh interpreter, not multiprocessing: no re-import of the caller's __main__
+            helpers.append(subprocess.Popen([sys.executable, "-c", _CHILD],
+                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+        except OSError:  # no process to spare: this one compiles more
+            break
+    return helpers
+
+
+def compile_in_parallel(model, helpers: list[subprocess.Popen]) -> list[str]:
+    """Compile the phase kernels the cache lacks before ``model`` first steps: a share in
+    each of the ``helpers`` (`start_helpers`), the heaviest here. Returns the phases compiled
+    (none when another process compiled them meanwhile, or numba has no cache folder)."""
+    missing: list[str] = []
+    try:
+        if config.CACHE_DIR and uncompiled_phases():
+            with _cache_lock(Path(config.CACHE_DIR)):  # a run starting now waits, then loads
+                missing = uncompiled_phases()
+                if missing:
+                    _compile(model, share_out(missing, len(helpers) + 1), helpers)
+    finally:
+        for child in helpers:  # a helper given no work reads the end of its input and stops
+            with contextlib.suppress(OSError):
+                child.stdin.close()
     return missing
 
 
@@ -155,40 +179,31 @@ def _cache_lock(folder: Path):
         handle.close()
 
 
-def _compile(model, missing: list[str], processes: int) -> None:
-    groups = share_out(missing, processes)
+def _compile(model, groups: list[list[str]], helpers: list[subprocess.Popen]) -> None:
     payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    children: list[tuple[list[str], subprocess.Popen | None]] = []
-    with contextlib.ExitStack() as stack:
+    working = list(zip(groups[1:], helpers, strict=False))
+    for group, child in working:
         try:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brusim-compile-")))
-            (tmp / "model.pkl").write_bytes(payload)
-        except OSError:  # no room for the copy: the first step compiles everything, here
-            return
-        for group in groups[1:]:
-            try:  # a fresh interpreter, not multiprocessing: no re-import of the caller's __main__
-                child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp / "model.pkl"),
-                                          *group], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-            except OSError:
-                child = None
-            children.append((group, child))
-        try:
-            run_phases(pickle.loads(payload), groups[0])
-        except BaseException:  # e.g. Ctrl-C: the helpers stop too
-            for _, child in children:
-                if child is not None:
-                    child.kill()
-            raise
-        finally:
-            codes = [child.wait() if child is not None else None for _, child in children]
-    for (group, _), code in zip(children, codes, strict=True):
+            child.stdin.write(" ".join(group).encode() + b"\n" + payload)
+            child.stdin.close()
+        except OSError:  # the helper has died already: its exit code says so below
+            pass
+    try:
+        run_phases(pickle.loads(payload), groups[0])
+    except BaseException:  # e.g. Ctrl-C: the helpers stop too
+        for child in helpers:
+            child.kill()
+        raise
+    for group, child in working:
+        code = child.wait()
         if code != 0:  # the first step compiles these itself: slower, never wrong
             print(f"brusim: compiling the {', '.join(group)} phase in a helper process failed "
-                  f"({'could not start' if code is None else f'exit {code}'}); the first step "
-                  "compiles it", file=sys.stderr)
+                  f"(exit {code}); the first step compiles it", file=sys.stderr)
 
 
 def _child_main() -> None:
-    """A helper process: ``argv`` is the model copy's file, then its phases."""
-    run_phases(pickle.loads(Path(sys.argv[1]).read_bytes()), sys.argv[2:])
+    """A helper process: its standard input is a line of phases, then the pickled model
+    (nothing: no work, it ends)."""
+    phases = sys.stdin.buffer.readline().split()
+    if phases:
+        run_phases(pickle.load(sys.stdin.buffer), [p.decode() for p in phases])
