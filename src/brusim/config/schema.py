@@ -169,7 +169,7 @@ class RoomConfig:
     open_hour: float = between(10.0, 0, 24, "hour of day")
     close_hour: float = between(18.0, 0, 24, "hour of day")
     capacity_per_hour: int = count(8, "entries per hour")
-    from_week: int = count(0, "week")
+    from_week: int | None = count(None, "week (none: the intervention week)")
 
 
 @dataclass

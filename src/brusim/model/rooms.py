@@ -36,6 +36,12 @@ class RoomSchedule(NamedTuple):
         return self.by_step_of_day[t % steps_per_day] & (t >= self.from_step)
 
 
+def _from_week(room, cfg) -> int:
+    """A room's first week: its own ``from_week``, else the scenario's intervention week (a
+    room a scenario opens is part of its intervention)."""
+    return int(room.from_week if room.from_week is not None else cfg.scenario.intervention_week)
+
+
 def build_rooms(cfg, smap, clock) -> tuple[RoomState, RoomSchedule]:
     """The map's rooms with the scenario's settings (``scenario.rooms``; a room not named
     stays closed)."""
@@ -55,7 +61,7 @@ def build_rooms(cfg, smap, clock) -> tuple[RoomState, RoomSchedule]:
                       capacity=np.array([int(c.capacity_per_hour) if c else 0 for c in get]),
                       used_this_hour=np.zeros(len(rs.ids), np.int64))
     schedule = RoomSchedule(open_, open_hour, close_hour,
-                            np.array([int(c.from_week * spw) if c else 0 for c in get]),
+                            np.array([int(_from_week(c, cfg) * spw) if c else 0 for c in get]),
                             open_ & (hours >= open_hour) & (hours < close_hour))
     return state, schedule
 
