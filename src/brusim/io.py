@@ -25,19 +25,31 @@ REASONS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quot
 
 
 class OutputError(BrusimError):
-    """An output that cannot be written (full disk, read-only or missing folder)."""
+    """An output that cannot be written (full disk, read-only or missing folder); ``path`` and
+    ``reason`` let a caller say the way on again (`cannot_write`)."""
+
+    def __init__(self, message: str, path: Path | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):  # keeps path and reason across processes (a comparison's workers)
+        return OutputError, (str(self), self.path, self.reason)
 
 
 def cannot_write(path: Path, exc: BaseException,
                  then: str = "run the same command again") -> OutputError:
-    """The one-line error for a failed write of ``path``: the reason, and what to do."""
+    """The one-line error for a failed write of ``path`` (or of the file an `OutputError`
+    names): the reason, and ``then``, what to do once it is fixed."""
     if isinstance(exc, OutputError):
-        return exc
-    reason = REASONS.get(getattr(exc, "errno", None) or -1) or \
-        (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        if exc.path is None:
+            return exc
+        path, reason = exc.path, exc.reason
+    else:
+        reason = REASONS.get(getattr(exc, "errno", None) or -1) or \
+            (str(exc).splitlines() or [""])[0] or type(exc).__name__
     return OutputError(f"cannot write {path}: {reason}; free space or make the folder "
                        f"writable (or choose another output folder), then {then}: what was "
-                       "already written is kept")
+                       "already written is kept", path, reason)
 
 
 def writable_folder(folder: Path, setting: str) -> Path:

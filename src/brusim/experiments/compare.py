@@ -32,6 +32,7 @@ from brusim.experiments.manifest import read_manifest
 from brusim.io import (
     OutputError,
     atomic_write,
+    cannot_write,
     sha256_file,
     writable_folder,
     write_json,
@@ -334,9 +335,7 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
 
 def _resume_hint(exc: OutputError, out: Path) -> OutputError:
     """A failed write in a comparison: what failed, and that the same command resumes it."""
-    what = str(exc).split("; free space")[0]
-    return OutputError(f"{what}; free space or make the folder writable, then run the same "
-                       f"command plus out_dir={out}: finished runs are kept and reused")
+    return cannot_write(out, exc, f"run the same command plus out_dir={out}")
 
 
 def other_settings_shards(out: Path, settings: CompareSettings, cfgs: dict, tasks: list

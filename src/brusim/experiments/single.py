@@ -173,7 +173,7 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
             manifest.update(status="interrupted", ended=now_iso(), steps_done=model.t)
             write_json(out_dir / "manifest.json", manifest)
         raise
-    except OSError as exc:  # the event log or a checkpoint could not be written
+    except (OSError, OutputError) as exc:  # the event log or a checkpoint was not written
         raise _cannot_write(out_dir, exc) from None
     finally:
         if bar is not None:
@@ -198,21 +198,19 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
         if figures if figures is not None else bool(cfg.run.figures):
             _figures(model, out_dir, areas)
         write_json(out_dir / "manifest.json", manifest)
-    except OSError as exc:
+    except (OSError, OutputError) as exc:
         raise _cannot_write(out_dir, exc) from None
     model.events.remove_parts()
     (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return RunResult(out_dir, region, areas, manifest)
 
 
-def _cannot_write(out_dir: Path | None, exc: OSError) -> OSError:
+def _cannot_write(out_dir: Path | None, exc: OSError | OutputError) -> Exception:
     """A failed write during a run: one line, and how to finish the run once fixed."""
     if out_dir is None:
         return exc
     then = (f"`brusim run --resume {out_dir}` finishes the run" if (out_dir / CHECKPOINT).exists()
             else "run the same command again")
-    if isinstance(exc, OutputError):  # already names its file: only the way on changes
-        return OutputError(str(exc).replace("run the same command again", then))
     return cannot_write(out_dir, exc, then)
 
 
