@@ -2,9 +2,11 @@
 
 `GlueModel` is `BrusselsMarketModel` with the phases that are now one compiled kernel each
 (`users.users_step`, `dealers.dealers_step`, `police.police_step`, `outreach.outreach_step`,
-`violence.violence_step`) put back as the Python "glue" they replaced: numpy ``Generator``
-draws from ``self.streams[...]`` and the per-rule compiled functions of each submodel, events
-and metrics through `EventLog.add` and `Recorder.add`. Patrol posts are drawn with the old
+`violence.violence_step`) put back as the Python "glue" they replaced: keyed draws
+(`brusim.model.rng`: for each draw the purpose, step, agent and number the kernels use, drawn
+one array at a time from Python, keyed random orders as numpy stable sorts of the items'
+uniforms) and the per-rule compiled functions of each submodel, events and metrics through
+`EventLog.add` and `Recorder.add`. Patrol posts are drawn with the old
 ``searchsorted`` over the whole cumulative weight array, and `GlueRecorder` folds areas with
 ``np.add.at``. Everything else
 (set-up, the hourly police plan, recruitment, decay, recording) is the product's own code, so
@@ -12,6 +14,9 @@ tests/test_phases.py can compare the two step by step, value for value.
 
 ``GlueModel.paths`` counts the rare branches the oracle took (rooms full, the outreach cap,
 several arrests at once...), so a test can show that its configuration exercised them.
+The court's random order decides something only in the steps ``court_split`` counts (some of
+the step's arrests prosecuted, the others released) and ``court_several`` counts (several
+prosecutions in the step, whose events come in the court's order).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from collections import Counter
 import numpy as np
 from numba import njit
 
+from brusim.model import codes as cd
 from brusim.model import dealers as dl
+from brusim.model import rng as rd
 from brusim.model import users as us
 from brusim.model.codes import DealerStatus, EventType, UserStatus
-from brusim.model.market import choose_markets, mark_sold
+from brusim.model.market import mark_sold, pick_markets
 from brusim.model.model import BrusselsMarketModel
 from brusim.model.police import Deployment, police_exposure, posts_within
 from brusim.model.recorder import METRICS, Recorder
@@ -59,39 +66,45 @@ def covered_nodes(worker_nodes: np.ndarray, contact_ball: Ball, n_nodes: int) ->
 
 
 def outreach_contacts(
+    present: np.ndarray,
     present_nodes: np.ndarray,
     worker_nodes: np.ndarray,
     contact_ball: Ball,
     n_nodes: int,
     contact_prob: float,
     max_contacts: int,
-    rng: np.random.Generator,
+    key: np.ndarray,
+    t: int,
     covered: np.ndarray | None = None,
     paths: Counter | None = None,
 ) -> np.ndarray:
-    """Indices (into ``present_nodes``) of users contacted by workers at ``worker_nodes``
-    (the removed ``outreach.outreach_contacts``; ``paths`` counts the cap being hit)."""
+    """The users (of ``present``, at ``present_nodes``) contacted by workers at
+    ``worker_nodes``, in index order (the removed ``outreach.outreach_contacts``; ``paths``
+    counts the cap being hit)."""
     if len(worker_nodes) == 0 or len(present_nodes) == 0:
         return np.zeros(0, np.int64)
     if covered is None:
         covered = covered_nodes(worker_nodes, contact_ball, n_nodes)
     near = covered[present_nodes].nonzero()[0]
-    hit = near[rng.random(len(near)) < contact_prob]
+    met = present[near[rd.uniforms(key, cd.D_CONTACT, t, present[near]) < contact_prob]]
     cap = max_contacts * len(worker_nodes)
-    if len(hit) > cap:
+    if len(met) > cap:
         if paths is not None:
             paths["outreach_cap"] += 1
-        hit = np.sort(rng.choice(hit, size=cap, replace=False))
-    return hit
+        kept = np.argsort(rd.uniforms(key, cd.D_CONTACT_CAP, t, met), kind="stable")[:cap]
+        met = np.sort(met[kept])  # the cap first in the order of their keyed uniforms
+    return met
 
 
 def room_admissions(
     rooms: RoomState,
+    buyers: np.ndarray,
     purchase_nodes: np.ndarray,
     willing: np.ndarray,
     open_now: np.ndarray,
     reach_m: float,
-    rng: np.random.Generator,
+    key: np.ndarray,
+    t: int,
     paths: Counter | None = None,
 ) -> np.ndarray:
     """Room index used by each purchase (-1: none) given willingness, opening, reach and
@@ -110,7 +123,8 @@ def room_admissions(
         cand = idx[nearest == j]
         if len(cand) == 0:
             continue
-        cand = rng.permutation(cand)
+        priority = rd.uniforms(key, cd.D_ROOM_ORDER, t, buyers[cand])
+        cand = cand[np.argsort(priority, kind="mergesort")]
         free = max(int(rooms.capacity[r] - rooms.used_this_hour[r]), 0)
         if paths is not None:
             paths["room_shuffle"] += len(cand) > 1
@@ -138,12 +152,11 @@ TIMED = (DealerStatus.LYING_LOW, DealerStatus.CUSTODY, DealerStatus.PRISON)
 
 class GlueDeployment(Deployment):
     """`Deployment` drawing patrol posts with numpy: ``searchsorted`` over the whole cumulative
-    weight array, one ``Generator.random`` array per hour."""
+    weight array, the hour's keyed uniforms as one array."""
 
-    rng: np.random.Generator
     paths: Counter
 
-    def _draw_posts(self, t: int, h: np.ndarray) -> tuple[int, np.ndarray]:
+    def _draw_posts(self, t: int) -> tuple[int, np.ndarray]:
         steps = self.steps_per_hour - t % self.steps_per_hour
         posts = np.empty((steps, len(self.on_units)), np.int64)
         posts[:] = self.police.node[self.on_units]
@@ -151,7 +164,9 @@ class GlueDeployment(Deployment):
             # the old (steps, units) layout: _patrol_group_by_step[:steps].ravel()
             group = np.tile(self._patrol_group, steps)
             sampler = self._patrol_sampler()
-            pos = sampler.cum.searchsorted(group + self.rng.random(len(group)), side="right")
+            u = np.concatenate([rd.uniforms(self.key, cd.D_PATROL_POST, t + r, self._patrol_units)
+                                for r in range(steps)])
+            pos = sampler.cum.searchsorted(group + u, side="right")
             drawn = sampler.nodes[np.minimum(pos, sampler.end[group] - 1)]
             posts[:, self._patrol_cols] = drawn.reshape(steps, -1)
             self.paths["patrol_draws"] += len(group)
@@ -167,7 +182,6 @@ class GlueModel(BrusselsMarketModel):
                                      self.step_hours)
         self.paths: Counter = Counter()
         self.deployment.__class__ = GlueDeployment
-        self.deployment.rng = self.streams["police"]
         self.deployment.paths = self.paths
         self._outreach_covered: np.ndarray | None = None
 
@@ -177,22 +191,21 @@ class GlueModel(BrusselsMarketModel):
     # ------------------------------------------------------------------ police
     def police_phase(self, t: int, new_hour: bool) -> np.ndarray:
         dep = self.deployment
-        posts = dep.posts(t, new_hour, self.intervention_active, self.streams["police"],
-                          self._handle("police"))
+        posts = dep.posts(t, new_hour, self.intervention_active)
         self.police.node[dep.on_units] = posts
         police_exposure(dep.posting(posts), dep.presence, self.world.fields, self.police_params)
         self.recorder.add("police_hours", posts, self.step_hours)
         return self._arrests(t)
 
     def _arrests(self, t: int) -> np.ndarray:
-        d, rng, presence = self.dealers, self.streams["police"], self.deployment.presence
+        d, key, presence = self.dealers, self.key, self.deployment.presence
         selling = self._sellers()
         cover = cover_at(d.node[selling], presence.arrest_indptr, presence.arrest_indices,
                          presence.posts_at)
         if not cover.any():  # nobody within arrest range of a unit
             return selling
         p = 1.0 - (1.0 - float(self.cfg.police.arrest_prob)) ** cover
-        caught = selling[rng.random(len(selling)) < p]
+        caught = selling[rd.uniforms(key, cd.D_ARREST, t, selling) < p]
         if len(caught) == 0:
             return selling
         courts = self.court_params
@@ -202,10 +215,14 @@ class GlueModel(BrusselsMarketModel):
         memory += self.world.balls.sight.spread(
             d.node[caught], float(self.cfg.behaviour.dealers.arrest_risk), self.smap.n_nodes)
         self.paths["arrest_shuffle"] += len(caught) > 1
-        caught = rng.permutation(caught)
+        # the court's order: by each dealer's keyed uniform (ties: in index order)
+        priority = rd.uniforms(key, cd.D_COURT_ORDER, t, caught)
+        caught = caught[np.argsort(priority, kind="stable")]
         free = max(int(courts.weekly_capacity) - self.court_used, 0)
         prosecuted, released = caught[:free], caught[free:]
         self.paths["court_full"] += len(released) > 0
+        self.paths["court_split"] += len(prosecuted) > 0 and len(released) > 0
+        self.paths["court_several"] += len(prosecuted) > 1
         self.court_used += len(prosecuted)
         d.status[prosecuted] = DealerStatus.PRISON
         d.until[prosecuted] = t + courts.sentence_steps
@@ -226,8 +243,7 @@ class GlueModel(BrusselsMarketModel):
         act, risk = dl.sellers_acting(selling, d, self._decision_phase,
                                       (-t) % p.decision_steps, f.presence, f.arrest_memory,
                                       p.half_saturation, p.flee_risk)
-        if act.any() and self._decide(t, selling[act], selling, risk[act],
-                                      self.streams["dealers"]):
+        if act.any() and self._decide(t, selling[act], selling, risk[act]):
             selling = self._sellers()  # some lie low or quit
         nodes = d.node[selling]
         self._selling, self._seller_nodes = selling, nodes
@@ -250,16 +266,19 @@ class GlueModel(BrusselsMarketModel):
             self.recorder.add("releases_without_prosecution", d.node[released])
         return True
 
-    def _decide(self, t: int, who: np.ndarray, selling: np.ndarray, risk_who: np.ndarray,
-                rng: np.random.Generator) -> bool:
-        d, p = self.dealers, self.dealer_params
+    def _decide(self, t: int, who: np.ndarray, selling: np.ndarray, risk_who: np.ndarray
+                ) -> bool:
+        d, p, key = self.dealers, self.dealer_params, self.key
         n_who, k_rand = len(who), p.k_rand
         markets = self.markets.nodes
-        # random numbers in the order of candidate_sites, then one Gumbel per candidate
-        u_mate = rng.random(n_who)
-        u_market = rng.random(n_who) if len(markets) else _NO_DRAWS
-        u_sample = rng.random(k_rand * n_who)
-        noise = rng.gumbel(size=(n_who, dl.FIXED_CANDIDATES + k_rand))
+        # each deciding dealer's own draws: a mate, a market, k_rand nodes, a Gumbel a candidate
+        u_mate = rd.uniforms(key, cd.D_SITE_MATE, t, who)
+        u_market = rd.uniforms(key, cd.D_SITE_MARKET, t, who) if len(markets) else _NO_DRAWS
+        u_sample = np.array([rd.uniform_open(key, cd.D_SITE_SAMPLE, t, who[i], r)
+                             for r in range(k_rand) for i in range(n_who)])
+        noise = np.array([[rd.gumbel(key, cd.D_SITE_NOISE, t, w, j)
+                           for j in range(dl.FIXED_CANDIDATES + k_rand)] for w in who]
+                         ).reshape(n_who, dl.FIXED_CANDIDATES + k_rand)
         sbd_on = t >= self.intervention_step and self.world.any_sbd
         new_site, moved, lie_low = dl.decide_sites(
             who, d, self._crews, markets, self.site_search,
@@ -287,11 +306,11 @@ class GlueModel(BrusselsMarketModel):
 
     # ------------------------------------------------------------------ users
     def users_phase(self, t: int) -> None:
-        u, rng = self.users, self.streams["users"]
+        u = self.users
         self._end_treatments(t)
         cand, arr = us.scan_users(t, u, self.deployment.presence)
         rate = self.clock.demand_factor(t) / self.user_params.purchase_interval_steps
-        start = cand[rng.random(len(cand)) < rate]  # idle users start craving
+        start = cand[rd.uniforms(self.key, cd.D_CRAVING, t, cand) < rate]  # start craving
         failed = failed_at = _NONE
         if len(arr):
             u.node[arr] = u.target[arr]
@@ -301,41 +320,57 @@ class GlueModel(BrusselsMarketModel):
         self.recorder.add("users_searching", u.node[u.status == UserStatus.SEARCHING])
 
     def _end_treatments(self, t: int) -> None:
-        u, rng = self.users, self.streams["users"]
+        u = self.users
         done = us.where_equal_due(u.status, UserStatus.TREATMENT, u.until, t)
-        if len(done) == 0:
-            return
-        relapse = rng.random(len(done)) < float(self.cfg.behaviour.outreach.relapse_prob)
+        relapse = rd.uniforms(self.key, cd.D_RELAPSE, t, done) < float(
+            self.cfg.behaviour.outreach.relapse_prob)
         self.paths["relapse"] += int(relapse.sum())
         self.paths["recovery"] += int((~relapse).sum())
         u.status[done[relapse]] = UserStatus.IDLE
         u.ready[done[relapse]] = t
-        u.status[done[~relapse]] = UserStatus.RECOVERED
+        stay = self.user_params.recovered_steps
+        for i in done[~relapse]:
+            u.status[i] = UserStatus.RECOVERED
+            u.until[i] = (t + 1 + int(min(stay * rd.exponential(self.key, cd.D_RECOVERED_STAY,
+                                                                t, i, 0), 2.0**50))
+                          if np.isfinite(stay) else us.FOREVER)
+        back = us.where_equal_due(u.status, UserStatus.RECOVERED, u.until, t)
+        self.paths["recovery_ends"] += len(back)
+        u.status[back] = UserStatus.IDLE
+        u.ready[back] = t
 
     def _set_out(self, t: int, start: np.ndarray, failed: np.ndarray, failed_at: np.ndarray
                  ) -> None:
-        u, p, rng = self.users, self.user_params, self.streams["users"]
-        fresh = (u.known[start] < 0) | (rng.random(len(start)) >= p.loyalty)
+        u, p, key = self.users, self.user_params, self.key
+        fresh = (u.known[start] < 0) | (rd.uniforms(key, cd.D_LOYALTY, t, start) >= p.loyalty)
         origins = np.concatenate([u.home[start[fresh]], failed_at])
-        picks = choose_markets(self.world.xy32, origins, self.markets.nodes,
-                               self.markets.strength,
-                               float(self.cfg.behaviour.users.search_radius_m), rng,
-                               exclude_origin=np.arange(len(origins)) >= len(origins) - len(
-                                   failed))
+        searchers = np.concatenate([start[fresh], failed])
+        markets = self.markets.nodes
+        if len(markets) == 0 or len(origins) == 0:
+            picks = np.full(len(origins), -1, np.int64)
+        else:  # an Exp(1) per searcher and known market (by its place in the list)
+            race = np.array([[rd.exponential(key, cd.D_MARKET_RACE, t, s, k)
+                              for k in range(len(markets))] for s in searchers])
+            x32, y32 = self.world.xy32
+            picks = pick_markets(origins, markets, self.markets.strength, x32, y32,
+                                 p.search_radius32, p.search_decay32,
+                                 np.arange(len(origins)) >= len(origins) - len(failed), race)
         us.set_out(t, u, start, fresh, picks, failed, failed_at, self.user_world, p)
 
     def _purchases(self, t: int, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        u, p, rng, w = self.users, self.user_params, self.streams["users"], self.user_world
+        u, p, key, w = self.users, self.user_params, self.key, self.user_world
         selling, seller_nodes = self._selling, self._seller_nodes
-        noise = rng.random((len(arr), w.purchase_padded.shape[1]))
+        width = w.purchase_padded.shape[1]
+        noise = np.array([[rd.uniform_open(key, cd.D_SELLER_NOISE, t, i, k) for k in range(width)]
+                          for i in arr]).reshape(len(arr), width)
         site, n_sellers, ok = us.busiest_sites(u.node[arr], w.purchase_padded, seller_nodes,
                                                w.sellers_at, noise, p.avoid_police,
                                                self.deployment.presence)
         buyers, sites, failed = arr[ok], site[ok], arr[~ok]
-        u_seller = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS  # a seller at the site
+        u_seller = rd.uniforms(key, cd.D_SELLER, t, buyers)  # a seller at the site
         room = self._room_use(t, buyers, sites) if len(buyers) else None
         in_room = None if room is None else room >= 0
-        u_public = rng.random(len(buyers)) if len(buyers) else _NO_DRAWS
+        u_public = rd.uniforms(key, cd.D_PUBLIC_USE, t, buyers)
         sbd_on = t >= self.intervention_step and self.world.any_sbd
         dealer, public, failed_at = us.purchases(
             t, u, buyers, sites, n_sellers[ok], (u_seller, u_public),
@@ -363,17 +398,17 @@ class GlueModel(BrusselsMarketModel):
         open_now = self.room_schedule.open_now(t, self.steps_per_day)
         if not open_now.any():
             return None
-        u, p, rng = self.users, self.user_params, self.streams["users"]
+        u, p = self.users, self.user_params
         referred = u.referred_until[buyers] >= t
         self.paths["referred_buyers"] += int(referred.sum())
         p_room = np.where(referred, p.room_use_prob_referred, p.room_use_prob)
-        willing = rng.random(len(buyers)) < p_room
-        return room_admissions(self.rooms, sites, willing, open_now, p.room_reach_m, rng,
-                               self.paths)
+        willing = rd.uniforms(self.key, cd.D_ROOM_WILLING, t, buyers) < p_room
+        return room_admissions(self.rooms, buyers, sites, willing, open_now, p.room_reach_m,
+                               self.key, t, self.paths)
 
     # ------------------------------------------------------------------ outreach
     def outreach_phase(self, t: int, new_hour: bool) -> None:
-        o, beh, rng = self.outreach, self.cfg.behaviour.outreach, self.streams["outreach"]
+        o, beh, key = self.outreach, self.cfg.behaviour.outreach, self.key
         if len(o) == 0:
             return
         on_shift = self.outreach_plan.shift[t % self.steps_per_week]
@@ -382,7 +417,8 @@ class GlueModel(BrusselsMarketModel):
             hs = self.smap.hotspots
             starts = hs.catchment_indptr[o.hotspot]
             counts = hs.catchment_indptr[o.hotspot + 1] - starts
-            o.node[:] = hs.catchment_indices[starts + (rng.random(len(o)) * counts).astype(int)]
+            u_move = rd.uniforms(key, cd.D_WORKER_MOVE, t, np.arange(len(o)))
+            o.node[:] = hs.catchment_indices[starts + (u_move * counts).astype(int)]
             self._outreach_covered = None
         if not on_shift:
             return
@@ -392,28 +428,28 @@ class GlueModel(BrusselsMarketModel):
         u = self.users
         present = ((u.status == UserStatus.SEARCHING)
                    | (u.status == UserStatus.LINGERING)).nonzero()[0]
-        hit = outreach_contacts(u.node[present], o.node, contact,
+        met = outreach_contacts(present, u.node[present], o.node, contact,
                                 self.smap.n_nodes, float(beh.contact_prob),
-                                int(beh.max_contacts_per_step), rng,
+                                int(beh.max_contacts_per_step), key, t,
                                 covered=self._outreach_covered, paths=self.paths)
-        met = present[hit]
         if len(met) == 0:
             return
         self.events.add(t, EventType.OUTREACH_CONTACT, u.node[met], met)
         self.recorder.add("outreach_contacts", u.node[met])
         u.referred_until[met] = t + self.outreach_plan.params.referral_steps
-        treat = met[rng.random(len(met)) < float(beh.treatment_prob)]
+        treat = met[rd.uniforms(key, cd.D_TREATMENT, t, met) < float(beh.treatment_prob)]
         if len(treat):
             self.events.add(t, EventType.TREATMENT_ENTRY, u.node[treat], treat)
             self.recorder.add("treatment_entries", u.node[treat])
-            weeks = rng.exponential(float(beh.treatment_weeks), size=len(treat))
+            weeks = float(beh.treatment_weeks) * np.array(
+                [rd.exponential(key, cd.D_TREATMENT_WEEKS, t, i, 0) for i in treat])
             u.status[treat] = UserStatus.TREATMENT
             u.until[treat] = t + (weeks * self.clock.steps_per_week).astype(np.int64) + 1
             u.node[treat] = u.home[treat]
 
     # ------------------------------------------------------------------ violence
     def violence_phase(self, t: int) -> None:
-        d, rng = self.dealers, self.streams["violence"]
+        d, key = self.dealers, self.key
         selling = self._selling
         if len(selling) < 2:
             return
@@ -421,7 +457,7 @@ class GlueModel(BrusselsMarketModel):
                                      self.violence_params)
         if len(contested) == 0:
             return
-        hit = contested[rng.random(len(contested)) < p]
+        hit = contested[rd.uniforms(key, cd.D_VIOLENCE, t, contested) < p]
         if len(hit) == 0:
             return
         cells = self.cell[self._seller_nodes]

@@ -72,7 +72,7 @@ def test_a_full_disk_mid_run_is_one_line_and_the_resume_completes_identically(
     calls = {"n": 0}
 
     def fills_up(self, table, *args, **kwargs):
-        calls["n"] += 1
+        calls["n"] += "agent" in table.column_names  # event-log chunks only
         if calls["n"] > 1:  # the first event-log chunk fits, the second does not
             full_disk()
         return real_write(self, table, *args, **kwargs)

@@ -1,9 +1,9 @@
 """The fused phase kernels give exactly what the pre-fusion Python glue gave.
 
 Each configuration runs `BrusselsMarketModel` (fused phases) and `tests.glue_oracle.GlueModel`
-(the step as it was at commit 5d44472) in lockstep: after every step every agent array, the
-per-node fields, the court counter, the event counts and each random stream's state must be
-equal (the same values and dtypes, and the same number of draws); at the end the region and
+(the step as it was at commit 5d44472, drawing the same keyed random numbers the plain numpy
+way) in lockstep: after every step every agent array, the per-node fields, the court counter
+and the event counts must be equal (the same values and dtypes); at the end the region and
 area metrics and the whole event table must be equal too. Each configuration is chosen to
 exercise rare branches, and its test checks that they happened (from the event counts and
 the branches the oracle counted), so no test passes by exercising nothing.
@@ -19,9 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tests.glue_oracle as glue_module
 from brusim.model import BrusselsMarketModel
+from brusim.model import codes as cd
+from brusim.model import rng as rd
 from brusim.model import strategies as sg
-from brusim.model.codes import FOCUS
+from brusim.model import users as us
+from brusim.model.codes import FOCUS, RECOVERED
 from tests.conftest import brussels_config, synthetic_config
 from tests.glue_oracle import GlueModel
 
@@ -58,8 +62,7 @@ def snapshot(model: BrusselsMarketModel) -> dict[str, object]:
     out["events.counts"] = model.events.counts
     out["recorder.region_now"] = model.recorder.region_now
     out["recorder.by_signature"] = model.recorder._by_signature
-    for name, rng in model.streams.items():
-        out[f"stream {name}"] = rng.bit_generator.state
+    out["key"] = model.key
     return out
 
 
@@ -202,24 +205,35 @@ def test_two_small_rooms_fill_up():
     assert (per_hour.to_numpy() == capacity).sum() > 20
 
 
-def test_outreach_cap_treatment_relapse_and_recovery():
+@pytest.mark.parametrize("recovered_weeks", ["0.1", "null"], ids=["recovery_ends", "for_good"])
+def test_outreach_cap_treatment_relapse_and_recovery(recovered_weeks):
     fused, glue = run_pair(
         "weeks=1", "seed=6", "behaviour.outreach.max_contacts_per_step=1",
         "behaviour.outreach.contact_prob=0.95", "behaviour.outreach.treatment_prob=0.5",
-        "behaviour.outreach.treatment_weeks=0.05", "behaviour.outreach.relapse_prob=0.5")
-    assert glue.paths["outreach_cap"] > 0  # rng.choice among the contacts
+        "behaviour.outreach.treatment_weeks=0.05", "behaviour.outreach.relapse_prob=0.5",
+        f"behaviour.outreach.recovered_weeks={recovered_weeks}")
+    assert glue.paths["outreach_cap"] > 0  # the cap keeps the first contacts in keyed order
     assert glue.paths["relapse"] > 0 and glue.paths["recovery"] > 0
     assert glue.paths["referred_buyers"] > 0
     assert happened(fused)["treatment_entry"] > 50
+    recovered = fused.users.status == RECOVERED
+    if recovered_weeks == "null":  # recovery for good: nobody comes back
+        assert glue.paths["recovery_ends"] == 0 and recovered.sum() > 20
+        assert (fused.users.until[recovered] == us.FOREVER).all()
+    else:  # recoveries of random length end, and those users crave again
+        assert glue.paths["recovery_ends"] > 20
 
 
 def test_courts_full_prosecution_and_release():
     fused, glue = run_pair(
-        "weeks=1", "seed=7", "police.arrest_prob=0.5", "courts.weekly_capacity=2",
+        "weeks=1", "seed=7", "police.arrest_prob=0.5", "courts.weekly_capacity=10",
         "courts.custody_hours=3", "courts.sentence_weeks=0.2")
     n = happened(fused)
     assert n["prosecution"] > 0 and n["release_without_prosecution"] > 0
     assert glue.paths["arrest_shuffle"] > 0 and glue.paths["court_full"] > 0
+    # the court's keyed order decides: who of one step's arrests is prosecuted, and the order
+    # of several prosecutions' events
+    assert glue.paths["court_split"] > 0 and glue.paths["court_several"] > 0
     assert glue.paths["prison_ends"] > 0  # back to the reserve
 
 
@@ -233,38 +247,65 @@ def test_security_by_design_and_violence():
     assert happened(fused)["violent_incident"] > 0
 
 
-def test_comparison_detects_a_single_extra_draw():
-    """The lockstep comparison can fail: one extra uniform drawn from the glue model's users
-    stream shows up in the stream state at once and in the users' state within a day."""
+class OneCravingFlipped:
+    """`brusim.model.rng` as the glue model sees it, but for one draw: the craving draw of the
+    first idle candidate at step ``t0`` is moved across ``rate``, so that user's craving
+    flips; every other draw is the product's."""
+
+    def __init__(self, t0: int, rate: float):
+        self.t0, self.rate = t0, rate
+        self.flipped: list[int] = []
+
+    def uniforms(self, key, purpose, t, who):
+        u = rd.uniforms(key, purpose, t, who)
+        if purpose == cd.D_CRAVING and t == self.t0 and len(who) and not self.flipped:
+            self.flipped.append(int(who[0]))
+            u[0] = 1.0 if u[0] < self.rate else 0.0
+        return u
+
+    def __getattr__(self, name):
+        return getattr(rd, name)
+
+
+def test_comparison_detects_a_single_changed_draw(monkeypatch):
+    """The lockstep comparison can fail: one keyed draw changed in the glue model (one user's
+    craving at one step) shows up at that very step, in that user's state and nowhere else."""
     cfg = synthetic_config("weeks=1", "seed=9")
     fused, glue = BrusselsMarketModel(cfg), GlueModel(cfg)
     run_lockstep(fused, glue, n_steps=40)
-    glue.streams["users"].random()
-    assert first_difference(fused, glue).startswith("stream users")
-    for _ in range(96):
-        fused.advance(1)
-        glue.advance(1)
-    sa, sb = snapshot(fused), snapshot(glue)
-    diffs = [k for k, v in sa.items() if isinstance(v, np.ndarray)
-             and not np.array_equal(v, sb[k])]
-    assert any(k.startswith("users.") for k in diffs)
-    with pytest.raises(AssertionError, match=r"before step 136: users\."):
+    t0 = fused.t
+    draws = OneCravingFlipped(t0, glue.clock.demand_factor(t0)
+                              / glue.user_params.purchase_interval_steps)
+    monkeypatch.setattr(glue_module, "rd", draws)
+    with pytest.raises(AssertionError) as failure:
         run_lockstep(fused, glue, n_steps=1)
+    assert len(draws.flipped) == 1
+    assert str(failure.value).startswith(f"step {t0}: users.status at [{draws.flipped[0]}]:")
 
 
-def test_a_model_unpickled_mid_run_draws_from_its_own_streams():
-    """A checkpointed model rebuilds its stream handles: the copy goes on exactly like the
-    glue model, and the original's streams do not move while the copy runs."""
+def test_a_model_unpickled_mid_run_goes_on_like_the_original():
+    """A checkpointed model (its key and its state) goes on exactly like the glue model;
+    running the copy leaves the original untouched, and the original, run on afterwards,
+    ends exactly like the copy."""
     cfg = synthetic_config("weeks=1", "seed=10", "police.arrest_prob=0.3")
     fused, glue = BrusselsMarketModel(cfg), GlueModel(cfg)
     run_lockstep(fused, glue, n_steps=250)
-    assert fused._handles  # the kernels have drawn through the handles
-    before = {k: rng.bit_generator.state for k, rng in fused.streams.items()}
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+              for k, v in snapshot(fused).items()}
     copy = pickle.loads(pickle.dumps(fused))
+    assert copy.key is not fused.key and np.array_equal(copy.key, fused.key)
     run_lockstep(copy, glue)
     assert_same_outputs(copy, glue)
-    assert {k: rng.bit_generator.state for k, rng in fused.streams.items()} == before
+    after = snapshot(fused)
+    assert all(np.array_equal(after[k], v) if isinstance(v, np.ndarray) else after[k] == v
+               for k, v in before.items())
     assert happened(copy)["arrest"] > 0
+    fused.advance(fused.n_steps - fused.t)
+    fused.finish()
+    assert first_difference(fused, copy) is None
+    pd.testing.assert_frame_equal(fused.region_metrics(), copy.region_metrics(),
+                                  check_exact=True)
+    assert fused.events.to_table().equals(copy.events.to_table())
 
 
 @pytest.mark.realmap

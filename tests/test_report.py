@@ -59,7 +59,8 @@ def parse_number(text: str, lang: str) -> float:
 def expected_pages(results_dir: Path) -> int:
     """Title, 2 findings pages per scenario, one map page per scenario, hotspot tables (rows
     with any dealing, at most `ROWS_PER_PAGE` per page), displacement, region table, police
-    hours, time series, assumptions, 2 parameter pages, sources."""
+    hours, time series, assumptions, the spin-up appendix (when the comparison spun up), 2
+    parameter pages, sources."""
     settings = yaml.safe_load((results_dir / "settings.yaml").read_text())
     scenarios, target = settings["scenarios"], settings["target"]
     s = pd.read_parquet(results_dir / "summary.parquet")
@@ -70,7 +71,8 @@ def expected_pages(results_dir: Path) -> int:
         rows = ((sub["before"] != 0) | (sub["after"] != 0) | (sub["area"] == target)).sum()
         table_pages += max(1, math.ceil(rows / slides.ROWS_PER_PAGE))
     k = len(scenarios) - 1
-    return 1 + 2 * k + (k + 1) + table_pages + 1 + 3 + 1 + 2 + 1
+    spinup = int((results_dir / "spinup.parquet").is_file())
+    return 1 + 2 * k + (k + 1) + table_pages + 1 + 3 + 1 + spinup + 2 + 1
 
 
 # ------------------------------------------------------------------------------ building

@@ -1,208 +1,158 @@
-"""`brusim.model.rng` draws numpy's own numbers, and the compiled patrol-post draw and area fold
-equal the numpy code they replaced.
+"""`brusim.model.rng`: keyed draws are numpy's Philox4x64-10, each a function of its counter
+only; the compiled patrol-post draw and area fold equal the numpy code they replaced.
 
-The draws are checked value for value against ``Generator.random``, ``standard_exponential``,
-``gumbel`` and ``permutation`` (several seeds and bit generators; sizes 0, 1 and many), and the
-stream's state afterwards must equal numpy's, also when Python and compiled draws take turns on
-one Generator. `police.draw_patrol_posts` must pick what ``PatrolSampler``'s numpy draw picks
-(``searchsorted(side="right")`` over the whole cumulative array, clipped to the group's end),
-from a numpy stream and from chosen uniforms at the bucket bounds and on the cumulative
-weights; `kernels.fold_areas` must equal the ``np.add.at`` fold.
+Philox blocks and uniforms are checked value for value against ``numpy.random.Philox``; keyed
+draws must not depend on any other draw (a subset of agents draws the same numbers, a keyed
+order restricted to a subset is the subset's keyed order); exponential, Gumbel and keyed
+binomial draws must pass goodness-of-fit tests (they can fail: a wrong transform is shown to).
+`police.draw_patrol_posts` must pick what ``PatrolSampler``'s numpy draw picks, also at chosen
+uniforms on the bucket bounds and on the cumulative weights; `kernels.fold_areas` must equal
+the ``np.add.at`` fold.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-
 import numpy as np
 import pytest
-from numba import carray, cfunc, njit, types
-from numba.np.random._constants import fe_double, ke_double, we_double, ziggurat_exp_r
+from scipy import stats
 
 from brusim.map import load_street_map
+from brusim.model import codes
 from brusim.model import rng as rd
 from brusim.model.model import map_settings
-from brusim.model.police import PatrolSampler, draw_patrol_posts
+from brusim.model.police import PatrolSampler, draw_patrol_posts, group_node
 from brusim.model.recorder import METRICS, Recorder, fold_areas
 from tests.conftest import synthetic_config
 from tests.glue_oracle import GlueRecorder
 
-SEEDS = (0, 1, 12345, 2**63 + 7)
-SIZES = (0, 1, 2, 1000)
-BIT_GENERATORS = (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox,
-                  np.random.SFC64)
+KEYS = (rd.stream_key(0), rd.stream_key(12345), np.array([2**64 - 1, 0], np.uint64))
+COUNTERS = ((1, 0, 0, 0), (5, 3, 2**40, 9), (2**64 - 1, 7, 2, 3), (0, 0, 0, 0),
+            (0, 2**62, 17472, 27))
 
 
-# ----------------------------------------------------------------------------- compiled wrappers
+def numpy_philox(key: np.ndarray, counter: tuple[int, ...]) -> np.random.Philox:
+    """numpy's Philox whose next block is the block of ``counter`` (numpy adds one first)."""
+    value = sum(int(c) << (64 * i) for i, c in enumerate(counter))
+    return np.random.Philox(key=int(key[0]) | (int(key[1]) << 64),
+                            counter=(value - 1) % 2**256)
 
 
-@njit
-def uniforms(h: np.ndarray, n: int) -> np.ndarray:
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = rd.random(h)
-    return out
+# ----------------------------------------------------------------------------- Philox
 
 
-@njit
-def exponentials(h: np.ndarray, n: int) -> np.ndarray:
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = rd.standard_exponential(h)
-    return out
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("counter", COUNTERS)
+def test_philox_block_and_uniform_equal_numpy(key, counter):
+    block = rd.philox(key, *(np.uint64(c) for c in counter))
+    assert [int(x) for x in block] == [int(x) for x in numpy_philox(key, counter).random_raw(4)]
+    block_k, who, t, purpose = counter
+    if max(counter) >= 2**62:  # the model's words are int64 (steps, agents): block only
+        return
+    # draw k is word k % 4 of the block at k // 4: numpy's four doubles from that block
+    doubles = np.random.Generator(numpy_philox(key, counter)).random(4)
+    for lane in range(4):
+        k = 4 * block_k + lane
+        assert rd.uniform(key, purpose, t, who, k) == doubles[lane]
 
 
-@njit
-def gumbels(h: np.ndarray, n: int) -> np.ndarray:
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = rd.gumbel(h)
-    return out
+def test_the_key_follows_the_seed():
+    assert np.array_equal(rd.stream_key(3), rd.stream_key(3))
+    assert not np.array_equal(rd.stream_key(3), rd.stream_key(4))
+    assert rd.stream_key(3).dtype == np.uint64 and rd.stream_key(3).shape == (2,)
+    described = rd.describe(3)
+    assert described["steps"]["key"] == [f"{int(k):#018x}" for k in rd.stream_key(3)]
 
 
-@njit
-def permuted(h: np.ndarray, values: np.ndarray) -> np.ndarray:
-    out = values.copy()
-    rd.permute(h, out)
-    return out
+def test_every_word_of_the_counter_changes_the_draw():
+    key = rd.stream_key(1)
+    base = rd.uniform(key, 4, 100, 7, 2)
+    assert rd.uniform(key, 4, 100, 7, 2) == base  # a pure function
+    for changed in ((5, 100, 7, 2), (4, 101, 7, 2), (4, 100, 8, 2), (4, 100, 7, 3)):
+        assert rd.uniform(key, *changed) != base
+    assert rd.uniform(rd.stream_key(2), 4, 100, 7, 2) != base
 
 
-def pair(seed: int, bit_generator=np.random.PCG64) -> tuple[np.random.Generator,
-                                                          np.random.Generator]:
-    """Two Generators in the same state: one for numpy's draws, one for the compiled ones."""
-    return (np.random.Generator(bit_generator(seed)),
-            np.random.Generator(bit_generator(seed)))
+def test_purpose_codes_are_distinct():
+    values = [getattr(codes, n) for n in dir(codes) if n.startswith("D_")]
+    assert len(values) == len(set(int(v) for v in values)) >= 27
 
 
-def same_state(a: np.random.Generator, b: np.random.Generator) -> bool:
-    return equal_states(a.bit_generator.state, b.bit_generator.state)
+# ----------------------------------------------------------------------------- keyed draws
 
 
-def equal_states(a: object, b: object) -> bool:
-    """Bit generator states (nested dicts of ints and arrays) are equal."""
-    if isinstance(a, dict):
-        return (isinstance(b, dict) and a.keys() == b.keys()
-                and all(equal_states(a[k], b[k]) for k in a))
-    if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
-    return type(a) is type(b) and a == b
+def test_a_subset_of_agents_draws_the_same_numbers():
+    key = rd.stream_key(9)
+    who = np.arange(1000, dtype=np.int64)
+    subset = who[::7]
+    assert np.array_equal(rd.uniforms(key, 3, 55, who)[::7], rd.uniforms(key, 3, 55, subset))
 
 
-# ----------------------------------------------------------------------------- draws
+def test_a_keyed_order_restricted_to_a_subset_is_the_subsets_order():
+    key = rd.stream_key(10)
+    items = np.arange(500, dtype=np.int64) * 3
+    full = rd.order(key, 6, 12, items)
+    assert sorted(full) == sorted(items) and not np.array_equal(full, items)
+    subset = items[np.random.default_rng(0).random(len(items)) < 0.3]
+    assert np.array_equal(full[np.isin(full, subset)], rd.order(key, 6, 12, subset))
+    # the order is not the input order: shuffled inputs give the same order
+    assert np.array_equal(rd.order(key, 6, 12, items[::-1].copy()), full)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("n", SIZES)
-def test_random_gumbel_exponential_permutation_equal_numpy(seed: int, n: int):
-    for numpy_draw, compiled in (
-        (lambda g: g.random(n), lambda h: uniforms(h, n)),
-        (lambda g: g.standard_exponential(n), lambda h: exponentials(h, n)),
-        (lambda g: g.gumbel(size=n), lambda h: gumbels(h, n)),
-        (lambda g: g.permutation(np.arange(n, dtype=np.int64) * 3 - 7),
-         lambda h: permuted(h, np.arange(n, dtype=np.int64) * 3 - 7)),
-    ):
-        ref, rng = pair(seed)
-        want, got = numpy_draw(ref), compiled(rd.handle(rng))
-        assert got.dtype == want.dtype and np.array_equal(got, want)
-        assert same_state(ref, rng)
+def test_uniforms_are_uniform_and_the_open_ones_never_zero():
+    key = rd.stream_key(11)
+    who = np.arange(200_000, dtype=np.int64)
+    u = rd.uniforms(key, 1, 0, who)
+    assert (u >= 0).all() and (u < 1).all()
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    # neighbouring counters are uncorrelated
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.01
+    assert abs(np.corrcoef(u, rd.uniforms(key, 1, 1, who))[0, 1]) < 0.01
 
 
-@pytest.mark.parametrize("bit_generator", BIT_GENERATORS)
-def test_every_numpy_bit_generator(bit_generator):
-    """The handle calls the bit generator's own C functions, whichever it is."""
-    ref, rng = pair(99, bit_generator)
-    h = rd.handle(rng)
-    assert np.array_equal(uniforms(h, 500), ref.random(500))
-    assert np.array_equal(exponentials(h, 500), ref.standard_exponential(500))
-    assert np.array_equal(gumbels(h, 500), ref.gumbel(size=500))
-    assert np.array_equal(permuted(h, np.arange(300)), ref.permutation(300))
-    assert same_state(ref, rng)
+def _draws(kind, n: int) -> np.ndarray:
+    key = rd.stream_key(12)
+    return np.array([kind(key, 5, 3, i, 1) for i in range(n)])
 
 
-def ziggurat_in_python(rng: np.random.Generator, n: int) -> tuple[np.ndarray, Counter]:
-    """numpy's ``random_standard_exponential`` (ziggurat) written out over a PCG64 stream's raw
-    64-bit outputs, counting the branch each draw takes."""
-    bits = rng.bit_generator
-    chunk: list[int] = []
-
-    def next_uint64() -> int:
-        if not chunk:
-            chunk.extend(reversed(bits.random_raw(4096).tolist()))
-        return chunk.pop()
-
-    def next_double() -> float:  # PCG64's next_double
-        return (next_uint64() >> 11) * (1.0 / 9007199254740992.0)
-
-    out = np.empty(n)
-    branches: Counter = Counter()
-    for k in range(n):
-        while True:
-            ri = next_uint64() >> 3
-            idx = ri & 0xFF
-            ri >>= 8
-            x = ri * float(we_double[idx])
-            if ri < int(ke_double[idx]):
-                branches["fast"] += 1
-                break
-            if idx == 0:
-                branches["tail"] += 1
-                x = ziggurat_exp_r - math.log1p(-next_double())
-                break
-            if ((float(fe_double[idx - 1]) - float(fe_double[idx])) * next_double()
-                    + float(fe_double[idx]) < math.exp(-x)):
-                branches["wedge_accept"] += 1
-                break
-            branches["wedge_reject"] += 1
-        out[k] = x
-    return out, branches
+def test_exponential_and_gumbel_fit_their_distributions():
+    assert stats.kstest(_draws(rd.exponential, 50_000), "expon").pvalue > 1e-3
+    assert stats.kstest(_draws(rd.gumbel, 50_000), "gumbel_r").pvalue > 1e-3
 
 
-def test_many_exponentials_run_every_ziggurat_branch():
-    n = 200_000
-    ref, rng = pair(2024)
-    want = ref.standard_exponential(n)
-    got = exponentials(rd.handle(rng), n)
-    assert np.array_equal(got, want)
-    assert same_state(ref, rng)
-    port, branches = ziggurat_in_python(np.random.Generator(np.random.PCG64(2024)), n)
-    assert np.array_equal(port, want)  # so the branch counts below are numpy's
-    assert branches["tail"] > 20 and branches["wedge_accept"] > 100
-    assert branches["wedge_reject"] > 100
+def test_the_fit_test_fails_a_wrong_transform():
+    """The goodness-of-fit check above can fail: Exp(1) draws are not Gumbel."""
+    assert stats.kstest(_draws(rd.exponential, 50_000), "gumbel_r").pvalue < 1e-6
 
 
-def test_python_and_compiled_draws_take_turns_on_one_stream():
-    ref = np.random.default_rng(7)
-    rng = np.random.default_rng(7)
-    h = rd.handle(rng)
-    got, want = [], []
-    for k in range(40):
-        n = k % 5  # sizes 0..4, so the uint32 buffer of permutations is left half used
-        got.append(uniforms(h, n))
-        want.append(ref.random(n))
-        got.append(rng.standard_exponential(k))
-        want.append(ref.standard_exponential(k))
-        got.append(permuted(h, np.arange(k + 1)).astype(float))
-        want.append(ref.permutation(k + 1).astype(float))
-        got.append(rng.integers(0, 1000, size=3).astype(float))  # numpy's uint32 buffer too
-        want.append(ref.integers(0, 1000, size=3).astype(float))
-        got.append(exponentials(h, n))
-        want.append(ref.standard_exponential(n))
-        got.append(rng.permutation(n + 2).astype(float))
-        want.append(ref.permutation(n + 2).astype(float))
-        got.append(gumbels(h, 2))
-        want.append(ref.gumbel(size=2))
-        assert same_state(ref, rng), k
-    assert np.array_equal(np.concatenate(got), np.concatenate(want))
+def test_keyed_successes_are_binomial():
+    key = rd.stream_key(13)
+    who = np.arange(40_000, dtype=np.int64)
+    trials = np.full(len(who), 6, np.int64)
+    k = rd.successes(key, 11, 2, who, trials, 0.3)
+    counts = np.bincount(k, minlength=7)
+    expected = stats.binom.pmf(np.arange(7), 6, 0.3) * len(who)
+    assert stats.chisquare(counts, expected).pvalue > 1e-3
+    assert (rd.successes(key, 11, 2, who[:5], np.zeros(5, np.int64), 0.3) == 0).all()
+    # the first trials of a crew are the same whatever the number of trials
+    more = rd.successes(key, 11, 2, who, trials + 4, 0.3)
+    assert (more >= k).all()
 
 
-def test_a_handle_of_another_stream_draws_other_numbers():
-    """The comparisons above can fail: a different stream gives different numbers."""
-    ref, rng = pair(5)
-    other = np.random.default_rng(6)
-    assert not np.array_equal(uniforms(rd.handle(other), 10), ref.random(10))
-    assert not same_state(ref, rng)  # ref drew ten numbers, rng none
-    assert same_state(rng, np.random.Generator(np.random.PCG64(5)))
+def test_a_row_of_draws_is_the_scalar_draws():
+    key = rd.stream_key(15)
+    for n in (0, 1, 3, 4, 5, 54):
+        row = np.empty(n)
+        rd.open_row(key, 9, 31, 7, row)
+        assert np.array_equal(row, [rd.uniform_open(key, 9, 31, 7, k) for k in range(n)])
+        assert ((row > 0) & (row < 1)).all()
+
+
+def test_draws_binds_key_and_step():
+    key = rd.stream_key(14)
+    d = rd.Draws(key, 77)
+    who = np.array([3, 1, 2], np.int64)
+    assert np.array_equal(d.uniforms(2, who), rd.uniforms(key, 2, 77, who))
+    assert np.array_equal(d.order(2, who), rd.order(key, 2, 77, who))
 
 
 # ----------------------------------------------------------------------------- patrol posts
@@ -241,19 +191,22 @@ def test_draw_patrol_posts_equals_the_numpy_draw():
     assert np.array_equal(sampler.cum.searchsorted(
         np.arange(len(groups))[:, None] + np.arange(PatrolSampler.BUCKETS + 1)
         / PatrolSampler.BUCKETS, side="right"), sampler.index)
-    n_units, steps = 4000, 30  # 120,000 draws
+    n_units, steps, t0 = 4000, 30, 500  # 120,000 draws
     cols = np.sort(rng.choice(n_units + 50, size=n_units, replace=False))
+    units = cols + 3  # unit ids differ from their columns
     group = rng.integers(0, len(groups), size=n_units)
     group[:len(groups)] = np.arange(len(groups))  # every group
     posts = np.full((steps, n_units + 50), -5, np.int64)
-    stream, ref = pair(11)
-    draw_patrol_posts(rd.handle(stream), posts, cols, group, sampler.nodes, sampler.cum,
-                         sampler.end, sampler.index)
-    want = numpy_draw(sampler, np.tile(group, steps), ref.random(steps * n_units))
+    key = rd.stream_key(11)
+    draw_patrol_posts(key, t0, posts, cols, units, group, sampler.nodes, sampler.cum,
+                      sampler.end, sampler.index)
+    u = np.concatenate([rd.uniforms(key, codes.D_PATROL_POST, t0 + r, units)
+                        for r in range(steps)])
+    want = sampler.draw(np.tile(group, steps), u)
+    assert np.array_equal(want, numpy_draw(sampler, np.tile(group, steps), u))
     assert np.array_equal(posts[:, cols], want.reshape(steps, n_units))
     untouched = np.setdiff1d(np.arange(n_units + 50), cols)
     assert (posts[:, untouched] == -5).all()
-    assert same_state(ref, stream)
     # the awkward groups: zero total weight and zero-weight nodes are never picked wrongly
     drawn = posts[:, cols]
     zero = np.flatnonzero(weights == 0.0)
@@ -262,23 +215,11 @@ def test_draw_patrol_posts_equals_the_numpy_draw():
     region = drawn[:, group == len(groups) - 1]
     assert not np.isin(region, zero).any()
     assert len(np.unique(region)) > 2000
-
-
-@cfunc(types.float64(types.voidptr))
-def _scripted_double(state):
-    """``next_double`` of a scripted source: ``state`` points at [position, u0, u1, ...]."""
-    head = carray(state, 1, dtype=np.float64)
-    k = int(head[0])
-    values = carray(state, k + 2, dtype=np.float64)
-    head[0] = k + 1
-    return values[k + 1]
-
-
-def scripted_handle(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A `rng.handle` whose uniform draws are ``u``, in order (and the buffer it reads)."""
-    buffer = np.concatenate([[0.0], u])
-    h = np.array([buffer.ctypes.data, _scripted_double.address, 0, 0], np.int64)
-    return h, buffer
+    # a unit's posts are its own: the same unit alone draws the same nodes
+    alone = np.full((steps, 1), -5, np.int64)
+    draw_patrol_posts(key, t0, alone, np.zeros(1, np.int64), units[7:8], group[7:8],
+                      sampler.nodes, sampler.cum, sampler.end, sampler.index)
+    assert np.array_equal(alone[:, 0], posts[:, cols[7]])
 
 
 def test_draw_patrol_posts_at_bucket_bounds_and_on_the_cumulative_weights():
@@ -297,12 +238,9 @@ def test_draw_patrol_posts_at_bucket_bounds_and_on_the_cumulative_weights():
         g_all.append(np.full(len(u), g))
         u_all.append(u)
     group, u = np.concatenate(g_all), np.concatenate(u_all)
-    posts = np.zeros((1, len(group)), np.int64)
-    h, buffer = scripted_handle(u)
-    draw_patrol_posts(h, posts, np.arange(len(group)), group, sampler.nodes, sampler.cum,
-                         sampler.end, sampler.index)
-    assert buffer[0] == len(u)  # one uniform per post
-    assert np.array_equal(posts[0], numpy_draw(sampler, group, u))
+    got = np.array([group_node(g, x, sampler.nodes, sampler.cum, sampler.end, sampler.index)
+                    for g, x in zip(group, u, strict=True)])
+    assert np.array_equal(got, numpy_draw(sampler, group, u))
 
 
 # ----------------------------------------------------------------------------- area fold

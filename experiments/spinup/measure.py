@@ -1,7 +1,9 @@
-"""Does business as usual settle? Runs the baseline for ``--weeks`` from the model's initial
-state, for ``--seeds`` seeds, and applies the warm-up rules of `brusim.analysis.warmup` (MSER-5
-on daily transactions, and the 4-week drift rule at 5%) to the region-wide series and the
-listed hotspots' catchments. Prints one table row per seed and series.
+"""Does business as usual settle? Spins up the baseline (`brusim.experiments.spinup`) for
+``--weeks`` weeks from the model's initial state, for ``--seeds`` seeds, judging the spin-up
+rule at every week (it stops early only if the rule holds), and prints one table row per seed:
+the verdict, region-wide weekly transactions at the start and the end, Gare du Midi and Porte de
+Hal, and the busiest listed hotspots at the end; then the old daily warm-up rules
+(`brusim.analysis.warmup`: MSER-5 and the 4-week drift rule) on the same series.
 
 Usage: ``python experiments/spinup/measure.py --seeds 3 --weeks 40 [override ...]``
 """
@@ -10,33 +12,47 @@ from __future__ import annotations
 
 import argparse
 
-from brusim.analysis.warmup import daily_series, verdict
-from brusim.config.load import compose_config
-from brusim.model import BrusselsMarketModel
+import numpy as np
 
-SERIES = ["region", "gare_du_midi", "porte_de_hal", "clemenceau", "anneessens"]
+from brusim.analysis.warmup import drift, mser5
+from brusim.config.load import compose_config
+from brusim.experiments.spinup import spin_up
+from brusim.map import load_street_map
+from brusim.model.model import map_settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--weeks", type=float, default=40)
+    parser.add_argument("--weeks", type=int, default=40)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    print("| seed | series | mean/day weeks 2-5 | mean/day last 4 weeks | MSER-5 warm-up (days) "
-          "| drift rule from week |")
-    print("|---|---|---|---|---|---|")
+    print("| seed | settled? | region, first 4 → last 4 weeks (a week) | Gare du Midi | "
+          "Porte de Hal | busiest listed hotspots at the end | dealers (active, low, custody, "
+          "prison, reserve) |")
+    print("|---|---|---|---|---|---|---|")
+    smap = None
     for seed in range(args.seeds):
-        cfg = compose_config([f"seed={seed}", f"weeks={args.weeks:g}", "run.progress=false",
-                              *args.overrides])
-        model = BrusselsMarketModel(cfg)
-        model.run()
-        daily = daily_series(model.area_metrics(), "transactions", SERIES)
-        v = verdict(daily)
-        for name in daily.columns:
-            early, late = daily[name].iloc[14:42].mean(), daily[name].iloc[-28:].mean()
-            print(f"| {seed} | {name} | {early:.1f} | {late:.1f} | {v.mser5_days[name]} | "
-                  f"{v.drift_week[name]} |")
+        cfg = compose_config([f"seed={seed}", f"spinup.max_weeks={args.weeks}",
+                              "spinup.min_weeks=8", "spinup.cache=false", *args.overrides])
+        smap = smap or load_street_map(map_settings(cfg.map))
+        model, report = spin_up(cfg, smap)
+        w = report.weekly
+        listed = [c for c in w.columns if c != "region"]
+        top = w[listed].iloc[-4:].sum().sort_values(ascending=False).index[:4]
+        names = dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True))
+
+        def span(col: str, w=w) -> str:
+            return f"{w[col].iloc[:4].mean():,.0f} → {w[col].iloc[-4:].mean():,.0f}"
+
+        verdict = f"from week {report.settled_week}" if report.settled else "no"
+        print(f"| {seed} | {verdict} ({report.weeks} weeks) | {span('region')} | "
+              f"{span('gare_du_midi')} | {span('porte_de_hal')} | "
+              f"{', '.join(names[h] for h in top)} | "
+              f"{np.bincount(model.dealers.status, minlength=5).tolist()} |")
+        for col in ("region", "gare_du_midi", "porte_de_hal"):
+            print(f"  seed {seed} {col}: MSER-5 weeks {mser5(w[col].to_numpy())}, "
+                  f"drift rule from week {drift(w[col].to_numpy())}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ def make_figures(out: Path, tables: dict[str, pd.DataFrame], smap, settings, cfg
                                    fig_dir / "displacement_wdq.png", settings))
     paths.append(plot_police_cost(tables["change"], fig_dir / "police_hours_per_reduction.png",
                                   settings))
+    if "spinup_weekly" in tables:
+        paths.append(plot_spinup(tables["spinup_weekly"], fig_dir / "spinup.png",
+                                 dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True))))
     sales = tables["nodes"][tables["nodes"]["event"] == "transaction"]
     for scen in settings.scenarios:
         paths.append(plot_scenario_map(sales, smap, scen, fig_dir / f"dealing_{scen}.png"))
@@ -39,6 +42,37 @@ def make_figures(out: Path, tables: dict[str, pd.DataFrame], smap, settings, cfg
             paths.append(plot_change_map(sales, smap, scen, settings.baseline,
                                          fig_dir / f"change_{scen}.png"))
     return paths
+
+
+def _label_grid(axes, n_used: int, xlabel: str, ylabel: str) -> None:
+    """A 2 x 3 grid of panels: the unused ones hidden, the bottom row and first panel labelled."""
+    for ax in axes[n_used:]:
+        ax.set_visible(False)
+    for ax in axes[3:]:
+        ax.set_xlabel(xlabel, fontsize=11)
+    axes[0].set_ylabel(ylabel, fontsize=11)
+
+
+def plot_spinup(weekly: pd.DataFrame, path: Path, names: dict[str, str], n: int = 5) -> Path:
+    """Weekly transactions during each seed's spin-up: region-wide and at the hotspots busiest
+    at its start (one line per seed)."""
+    series = [c for c in weekly.columns if c not in ("week", "seed", "region")]
+    first = weekly[weekly["week"] < 4][series].sum().sort_values(ascending=False)
+    shown = ["region", *list(first.index[:n])]
+    fig = _figure(14, 7)
+    axes = fig.subplots(2, 3, sharex=True).ravel()
+    for ax, name in zip(axes, shown, strict=False):
+        for seed, g in weekly.groupby("seed"):
+            ax.plot(g["week"], g[name], lw=1.2, alpha=0.8, label=f"seed {seed}")
+        ax.set_title(names.get(name, name), fontsize=13)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    _label_grid(axes, len(shown), "week of the spin-up", "transactions per week")
+    axes[0].legend(fontsize=9, frameon=False)
+    fig.suptitle("Business as usual before the runs begin (spin-up), per seed", fontsize=14)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    save_figure(fig, path, dpi=120)
+    return path
 
 
 def mean_after(nodes: pd.DataFrame, scenario: str, n_nodes: int) -> np.ndarray:
@@ -85,11 +119,7 @@ def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
         ax.set_title(names.get(h, h), fontsize=13)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=10)
-    for ax in axes[len(hs):]:
-        ax.set_visible(False)
-    for ax in axes[3:]:
-        ax.set_xlabel("week", fontsize=11)
-    axes[0].set_ylabel(f"{metric} per week", fontsize=11)
+    _label_grid(axes, len(hs), "week", f"{metric} per week")
     axes[3].set_ylabel(f"{metric} per week", fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(scenarios), fontsize=12,

@@ -91,7 +91,7 @@ def run_recording_sellers(model, windows: Windows) -> pd.DataFrame:
     acc = {"before": np.zeros(n), "after": np.zeros(n)}
     while model.t < model.n_steps:
         model.step()
-        label = windows.label(np.array([(model.t - 1) // spw]))[0]
+        label = windows.label(np.array([(model.steps_done - 1) // spw]))[0]
         if label:
             acc[label] += np.bincount(model.selling_nodes(), minlength=n) * hours
     model.recorder.flush(model.t - 1)

@@ -22,6 +22,7 @@ from brusim.experiments.compare import (
     shard_complete,
     shard_dir,
 )
+from brusim.model.policy import is_policy_key
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,22 @@ class RunPlan:
 
     def settings(self, arm: Arm) -> CompareSettings:
         """Comparison settings of one arm (its runs go under ``out/<arm>``)."""
+        market = [o for o in arm.overrides if not is_policy_key(override_key(o))]
         return CompareSettings(scenarios=[arm.scenario], baseline=arm.scenario,
                                replications=self.seeds, first_seed=self.first_seed, n_jobs=1,
                                overrides=[*self.overrides, *arm.overrides],
+                               spinup_overrides=[*self.overrides, *market],
                                config_name=self.config_name, out_dir=str(self.out / arm.name),
                                report=False)
 
     def tasks(self) -> list[tuple[Arm, int]]:
         return [(arm, k) for k in range(self.first_seed, self.first_seed + self.seeds)
                 for arm in self.arms]
+
+
+def override_key(override: str) -> str:
+    """The config key of a Hydra override (``+a.b=1`` -> ``a.b``)."""
+    return override.split("=", 1)[0].lstrip("+~").strip()
 
 
 def adapt_arms(arms: list[Arm], places: Places) -> tuple[Arm, ...]:

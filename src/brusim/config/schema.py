@@ -36,6 +36,7 @@ class PopulationConfig:
     user_hotspot_share: float = share(0.5)
     user_hotspot_radius_m: float = positive(1500.0, "m")
     n_outreach: int = count(8, "workers")
+    n_in_prison: int | None = count(None, "dealers (none: the courts' equilibrium stock)")
     market_weights: dict[str, float] = each(Bound(0.0, unit="relative"), dict)
 
 
@@ -145,12 +146,13 @@ class OutreachBehaviour:
     referral_days: float = positive(14.0, "days")
     treatment_weeks: float = positive(8.0, "weeks")
     relapse_prob: float = share(0.6, "probability")
+    recovered_weeks: float | None = positive(52.0, "weeks (none: recovery is for good)")
 
 
 @dataclass
 class ViolenceBehaviour:
     cell_m: float = positive(150.0, "m")
-    base_prob: float = share(0.0003216, "probability per step")
+    base_prob: float = share(0.000165, "probability per step")
     displaced_factor: float = non_negative(1.0, "relative")
     displaced_memory_days: float = non_negative(7.0, "days")
 
@@ -196,6 +198,15 @@ class RunConfig:
 
 
 @dataclass
+class SpinupConfig:
+    min_weeks: int = count(8, "weeks")
+    max_weeks: int = count(8, "weeks")
+    window_weeks: int = positive(4, "weeks")
+    tolerance: float = share(0.05, "relative change")
+    cache: bool = True
+
+
+@dataclass
 class BrusimConfig:
     seed: int = count(0, "seed")
     weeks: float = positive(26.0, "weeks")
@@ -207,6 +218,7 @@ class BrusimConfig:
     courts: CourtConfig = field(default_factory=CourtConfig)
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    spinup: SpinupConfig = field(default_factory=SpinupConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

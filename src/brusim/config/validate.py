@@ -137,6 +137,10 @@ def _time_problems(cfg) -> list[str]:
     ww = _get(cfg, "scenario.withdraw_week")
     if ww is not None and float(ww) <= iw:
         out.append(f"scenario.withdraw_week={ww} must come after intervention_week={iw:g}")
+    lo, hi = int(_get(cfg, "spinup.min_weeks")), int(_get(cfg, "spinup.max_weeks"))
+    if hi and lo > hi:
+        out.append(f"spinup.min_weeks={lo} is more than spinup.max_weeks={hi}; make "
+                   "min_weeks <= max_weeks (max_weeks=0: no spin-up)")
     shifts = list(_get(cfg, "police.shift_factors") or [])
     if len(shifts) != 3 or any(not 0 <= float(s) <= 1 for s in shifts):
         out.append(f"police.shift_factors={shifts}: needs three shares (early, late, night) "

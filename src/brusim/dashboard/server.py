@@ -19,6 +19,8 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
+from brusim.experiments.spinup import spun_up
+
 from .layers import static_layers
 from .state import Launch, checked_config
 
@@ -86,8 +88,9 @@ def serve(launch: Launch, host: str = "127.0.0.1", port: int = 8765,
 
     Raises `BrusimError` for config or map problems before anything is served.
     """
-    _, smap = checked_config(launch)
+    cfg, smap, baseline = checked_config(launch)
     static_layers(smap)  # drawn once, before the first visitor
+    spun_up(baseline if baseline is not None else cfg, smap)  # cached: nobody waits for it
     for key, value in SOLARA_ENV.items():
         os.environ.setdefault(key, value)
     os.environ["BRUSIM_DASHBOARD_LAUNCH"] = json.dumps(

@@ -17,9 +17,10 @@ from omegaconf import DictConfig
 from brusim.config.load import compose_config
 from brusim.config.validate import validate
 from brusim.errors import ConfigError
+from brusim.experiments.spinup import start_model
 from brusim.map import StreetMap, load_street_map
 from brusim.model.codes import DealerStatus, EventType, UserStatus
-from brusim.model.model import BrusselsMarketModel, map_settings
+from brusim.model.model import map_settings
 from brusim.model.recorder import INDEX
 
 from .layers import Overlay, Snapshot, StaticLayers, static_layers
@@ -80,6 +81,16 @@ def compose(launch: Launch, controls: Controls | None = None) -> DictConfig:
     return cfg
 
 
+def compose_baseline(launch: Launch, cfg: DictConfig) -> DictConfig | None:
+    """The baseline a run of ``cfg`` begins from (its spin-up): the launch's settings without
+    the scenario and the policy controls, with ``cfg``'s seed; None when ``cfg`` is it."""
+    if cfg.scenario.name == "baseline":
+        return None
+    plain = [o for o in launch.overrides
+             if override_key(o) not in CONTROL_KEYS and override_key(o) != "scenario.name"]
+    return compose_config([*plain, f"seed={int(cfg.seed)}"], config_name=launch.config_name)
+
+
 def controls_from(cfg: DictConfig) -> Controls:
     """The controls' values in ``cfg``."""
     rooms = cfg.scenario.rooms or {}
@@ -113,12 +124,13 @@ def load_map(cfg: DictConfig) -> StreetMap:
 
 
 def checked_config(launch: Launch, controls: Controls | None = None
-                   ) -> tuple[DictConfig, StreetMap]:
-    """Compose, load the map and validate; raises `BrusimError` (e.g. ConfigError) on problems."""
+                   ) -> tuple[DictConfig, StreetMap, DictConfig | None]:
+    """Compose the run's config and its baseline's, load the map and validate; raises
+    `BrusimError` (e.g. ConfigError) on problems."""
     cfg = compose(launch, controls)
     smap = load_map(cfg)
     validate(cfg, smap)
-    return cfg, smap
+    return cfg, smap, compose_baseline(launch, cfg)
 
 
 def key_hotspots(smap: StreetMap, cfg, k: int = N_KEY_HOTSPOTS) -> list[str]:
@@ -200,15 +212,16 @@ class Simulation:
     """One browser session's model, its overlay renderer and its chart history."""
 
     def __init__(self, cfg: DictConfig, smap: StreetMap, map_width: int = 1000,
-                 view: str = "region"):
+                 view: str = "region", baseline: DictConfig | None = None):
         self.cfg, self.smap, self.map_width = cfg, smap, map_width
-        self.model = BrusselsMarketModel(cfg, smap=smap)
+        # from the baseline's spun-up state (cached after the first start of a seed)
+        self.model, self.spinup = start_model(cfg, smap, baseline=baseline)
         self.lock = threading.Lock()
         self._first_heat = self.model.hourly(self.model.sales)  # fixes the heat colour scale
         self._overlays: dict[str, Overlay] = {}
         self.view = view
         self.set_view(view)
-        self.hotspots = key_hotspots(smap, self.model.cfg)
+        self.hotspots = key_hotspots(smap, self.model.run_cfg)
         names = self.model.recorder.area_name
         self._areas = [names.index(h) for h in self.hotspots] + [names.index("region")]
         self._metrics = [INDEX[m] for m in CHART_METRICS]
@@ -219,8 +232,8 @@ class Simulation:
     def start(cls, launch: Launch, controls: Controls | None = None,
               map_width: int = 1000, view: str = "region") -> Simulation:
         """A fresh simulation of the launch config with ``controls``; raises BrusimError."""
-        cfg, smap = checked_config(launch, controls)
-        return cls(cfg, smap, map_width, view)
+        cfg, smap, baseline = checked_config(launch, controls)
+        return cls(cfg, smap, map_width, view, baseline)
 
     def set_view(self, view: str) -> None:
         """Show the map view ``view`` (a key of `layers.VIEWS`); its layers are drawn once."""
@@ -273,7 +286,7 @@ class Simulation:
         agents = {
             "users": u.node[out],
             "dealers_low": d.node[d.status == DealerStatus.LYING_LOW],
-            "dealers": (m.selling_nodes() if m.t > 0
+            "dealers": (m.selling_nodes() if m.steps_done > 0
                         else d.node[d.status == DealerStatus.ACTIVE]),
             "outreach": o.node[o.on_shift],
             "police": p.node[p.on_duty],
@@ -284,7 +297,7 @@ class Simulation:
 
     def time_label(self) -> str:
         """Simulated time, e.g. ``week 2 · Tue 14:15 (day 8)``."""
-        c, t = self.model.clock, self.model.t
+        c, t = self.model.clock, self.model.steps_done  # the branch is a week's start
         h = c.hour(t)
         return (f"week {c.week(t) + 1} · {WEEKDAYS[c.weekday(t)]} {int(h):02d}:"
                 f"{int(round((h % 1) * 60)):02d} (day {c.day(t) + 1})")
@@ -313,12 +326,12 @@ class Simulation:
         return Series(
             days=np.arange(len(binned)) * size / 24.0,
             bin_hours=size,
-            horizon_days=m.n_steps / m.clock.steps_per_day,
-            axis_days=min(7.0 * np.ceil(max(m.t, 1) / m.clock.steps_per_week),
-                          m.n_steps / m.clock.steps_per_day),
-            intervention_day=m.intervention_step / m.clock.steps_per_day
+            horizon_days=(m.n_steps - m.origin) / m.clock.steps_per_day,
+            axis_days=min(7.0 * np.ceil(max(m.steps_done, 1) / m.clock.steps_per_week),
+                          (m.n_steps - m.origin) / m.clock.steps_per_day),
+            intervention_day=(m.intervention_step - m.origin) / m.clock.steps_per_day
             if m.intervention_step < m.n_steps else None,
-            withdraw_day=m.withdraw_step / m.clock.steps_per_day
+            withdraw_day=(m.withdraw_step - m.origin) / m.clock.steps_per_day
             if m.withdraw_step is not None and m.withdraw_step < m.n_steps else None,
             hotspots=list(self.hotspots),
             hotspot_names=[hs.names[hs.index(h)] for h in self.hotspots],
@@ -336,8 +349,8 @@ class Simulation:
         counts = {k: int(len(v)) for k, v in snap.agents.items()}
         totals = {name: int(self.model.events.counts[e]) for name, e in TOTALS.items()}
         m = self.model
-        return Frame(step=m.t, n_steps=m.n_steps, label=self.time_label(),
-                     scenario=str(m.cfg.scenario.name), seed=int(m.cfg.seed),
+        return Frame(step=m.steps_done, n_steps=m.n_steps - m.origin, label=self.time_label(),
+                     scenario=str(m.run_cfg.scenario.name), seed=int(m.cfg.seed),
                      zone_names=tuple(self.smap.zone_names), layers=self.layers,
                      finished=self.finished,
                      heat_png=self.overlay.heat_png(snap.heat),

@@ -20,7 +20,7 @@ from brusim.map import StreetMap
 from brusim.model import BrusselsMarketModel
 
 CHECKPOINT = "checkpoint.pkl"
-FORMAT = 6  # bump when the pickled layout changes
+FORMAT = 7  # bump when the pickled layout changes
 MAGIC = b"brusim checkpoint sha256 "
 
 
@@ -28,21 +28,45 @@ class CheckpointError(BrusimError):
     """A checkpoint that cannot be used to resume."""
 
 
-def save_checkpoint(model: BrusselsMarketModel, run_dir: Path) -> Path:
-    """Finish the current event-log part and write the model state to ``run_dir``."""
-    model.events.rotate()
+def signed_model(model: BrusselsMarketModel, **extra) -> bytes:
+    """The model pickled without its street map, with ``extra`` entries, SHA-256 signed."""
     smap = model.smap
     holders = [model, model.strategy]  # every object that keeps a reference to the map
     for obj in holders:
         obj.smap = None
-    parts = {p.name: sha256_file(p) for p in model.events.finished_parts()}
     try:
         data = pickle.dumps({"format": FORMAT, "map_hash": smap.source_hash, "step": model.t,
-                             "parts": parts, "model": model}, protocol=pickle.HIGHEST_PROTOCOL)
+                             **extra, "model": model}, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         for obj in holders:
             obj.smap = smap
-    signed = MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data
+    return MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data
+
+
+def read_signed(path: Path, raw: bytes, smap: StreetMap) -> dict:
+    """The payload of a `signed_model` file, its model on ``smap``; CheckpointError when the
+    file is damaged, of another version or of another map."""
+    try:
+        payload = pickle.loads(_unsigned(path, raw))
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any damage to the file, whatever the unpickler trips on
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}); delete "
+                              "it and start the run again") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} was written by another brusim version; start "
+                              "the run again")
+    if payload["map_hash"] != smap.source_hash:
+        raise CheckpointError(f"the map differs from the one the run started on ({path}); set "
+                              "BRUSIM_MAP to the original map file")
+    return payload
+
+
+def save_checkpoint(model: BrusselsMarketModel, run_dir: Path) -> Path:
+    """Finish the current event-log part and write the model state to ``run_dir``."""
+    model.events.rotate()
+    parts = {p.name: sha256_file(p) for p in model.events.finished_parts()}
+    signed = signed_model(model, parts=parts)
     return atomic_write(Path(run_dir) / CHECKPOINT, lambda tmp: Path(tmp).write_bytes(signed))
 
 
@@ -66,19 +90,7 @@ def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint in {run_dir}; start the run again without "
                               "--resume") from None
-    try:
-        payload = pickle.loads(_unsigned(path, raw))
-    except CheckpointError:
-        raise
-    except Exception as exc:  # any damage to the file, whatever the unpickler trips on
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__}); delete "
-                              "it and start the run again") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path} was written by another brusim version; start "
-                              "the run again")
-    if payload["map_hash"] != smap.source_hash:
-        raise CheckpointError(f"the map differs from the one the run started on ({path}); set "
-                              "BRUSIM_MAP to the original map file")
+    payload = read_signed(path, raw, smap)
     model: BrusselsMarketModel = payload["model"]
     model.events.move_into(Path(run_dir))  # this folder, even when it is a copy
     for part, digest in payload["parts"].items():

@@ -62,6 +62,8 @@ class CompareSettings:
     first_seed: int = 0
     n_jobs: int = -1
     overrides: list[str] = field(default_factory=list)
+    # the spin-up's overrides (business as usual before any run begins); None: ``overrides``
+    spinup_overrides: list[str] | None = None
     config_name: str = "config"
     out_dir: str | None = None
     target: str = "gare_du_midi"
@@ -171,6 +173,19 @@ def compose_run(settings: CompareSettings, scenario: str, seed: int):
                           config_name=settings.config_name)
 
 
+SPINUP_SCENARIO = "baseline"  # every run begins from business as usual, spun up
+
+
+def compose_spinup(settings: CompareSettings, seed: int):
+    """The config every run of ``seed`` begins from: business as usual (`spinup`)."""
+    from brusim.config.load import compose_config
+
+    overrides = (settings.overrides if settings.spinup_overrides is None
+                 else settings.spinup_overrides)
+    return compose_config([*overrides, *scenario_overrides(SPINUP_SCENARIO), f"seed={seed}"],
+                          config_name=settings.config_name)
+
+
 # ------------------------------------------------------------------------------ one run
 
 
@@ -217,23 +232,51 @@ def usable_shard(path: Path) -> bool:
 _MAP_CACHE: dict = {}
 
 
-def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) -> str:
-    """Run one (scenario, seed) and write its shard. Safe to call in a worker process."""
+def _shared_map(cfg):
+    """The street map of ``cfg``, loaded once per worker process."""
     from brusim.map import load_street_map
-    from brusim.model import BrusselsMarketModel
     from brusim.model.model import map_settings
+
+    key = OmegaConf.to_yaml(cfg.map)
+    if key not in _MAP_CACHE:
+        _MAP_CACHE.clear()
+        _MAP_CACHE[key] = load_street_map(map_settings(cfg.map))
+    return _MAP_CACHE[key]
+
+
+def spinup_file(out: Path, seed: int) -> Path:
+    return out / "spinup" / f"seed{seed:04d}.json"
+
+
+def run_spinup(settings: CompareSettings, seed: int, out: Path) -> str:
+    """Spin up the baseline of ``seed`` (into the cache) and write its report. Safe to call in
+    a worker process; every shard of the seed then begins from that state."""
+    from brusim.experiments.spinup import spun_up
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    baseline = compose_spinup(settings, seed)
+    _, report = spun_up(baseline, _shared_map(baseline))
+    folder = spinup_file(out, seed).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {k: v for k, v in report.summary().items() if k != "cached"}  # same on re-runs
+    write_parquet(folder / f"seed{seed:04d}_weekly.parquet",
+                  report.weekly.reset_index().assign(seed=seed))
+    write_json(spinup_file(out, seed), {**summary, "seed": seed})
+    return "cached" if report.cached else "done"
+
+
+def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) -> str:
+    """Run one (scenario, seed) from the seed's spun-up baseline and write its shard. Safe to
+    call in a worker process."""
+    from brusim.experiments.spinup import start_model
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     path = shard_dir(out, scenario, seed)
     if usable_shard(path):
         return "skipped"
     cfg = compose_run(settings, scenario, seed)
-    key = OmegaConf.to_yaml(cfg.map)
-    if key not in _MAP_CACHE:
-        _MAP_CACHE.clear()
-        _MAP_CACHE[key] = load_street_map(map_settings(cfg.map))
-    smap = _MAP_CACHE[key]
-    model = BrusselsMarketModel(cfg, smap=smap)
+    smap = _shared_map(cfg)
+    model, report = start_model(cfg, smap, None, compose_spinup(settings, seed))
     windows = Windows.for_run(cfg.scenario.intervention_week, cfg.weeks, cfg.burn_in_weeks,
                               settings.window_weeks)
     sellers = run_recording_sellers(model, windows)
@@ -257,7 +300,8 @@ def run_shard(settings: CompareSettings, scenario: str, seed: int, out: Path) ->
                                             if seed == settings.first_seed else [])]
     write_json(path / "manifest.json", {
         **tag, "windows": {"before": windows.before, "after": windows.after},
-        "steps": model.t, "map_source_sha256": smap.source_hash,
+        "steps": model.steps_done, "map_source_sha256": smap.source_hash,
+        "spinup": {k: v for k, v in report.summary().items() if k != "cached"},
         "event_counts": model.events.counts_by_name(),
         "sha256": {f: sha256_file(path / f) for f in files},
     })
@@ -312,12 +356,17 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
     if len(todo) < len(tasks):
         log.info("resuming: %d of %d runs already complete", len(tasks) - len(todo), len(tasks))
     if todo:
-        jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(
-            delayed(run_shard)(settings, s, k, out) for s, k in todo)
-        bar = tqdm(jobs, total=len(todo), desc="runs", unit="run", disable=not progress)
+        # each seed's baseline is spun up once (cached), then every scenario begins from it
+        spin = sorted({k for _, k in todo} | {k for k in seeds if not spinup_file(out, k).exists()})
+        phases = [("spin-ups", [delayed(run_spinup)(settings, k, out) for k in spin]),
+                  ("runs", [delayed(run_shard)(settings, s, k, out) for s, k in todo])]
         try:
-            for _ in bar:
-                pass
+            for desc, calls in phases:
+                jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(calls)
+                bar = tqdm(jobs, total=len(calls), desc=desc, unit="run", disable=not progress)
+                for _ in bar:
+                    pass
+                bar.close()
         except KeyboardInterrupt:
             bar.close()
             done = sum(shard_complete(shard_dir(out, *t)) for t in tasks)
@@ -389,6 +438,15 @@ def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]
                   for f, v in tables.items()}
     if weekly_nodes:
         out_tables["weekly_nodes"] = pd.concat(weekly_nodes, ignore_index=True)
+    spun = [k for k in seeds if spinup_file(out, k).exists()]
+    if spun:  # each seed's spin-up: its verdict, and the weekly series it judged
+        import json
+
+        out_tables["spinup"] = pd.DataFrame([json.loads(spinup_file(out, k).read_text())
+                                             for k in spun])
+        out_tables["spinup_weekly"] = pd.concat(
+            [pd.read_parquet(spinup_file(out, k).with_name(f"seed{k:04d}_weekly.parquet"))
+             for k in spun], ignore_index=True)
     return out_tables
 
 
@@ -406,6 +464,7 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
         "weekly": raw["weekly"],
         "nodes": raw["nodes"],
         **({"weekly_nodes": raw["weekly_nodes"]} if "weekly_nodes" in raw else {}),
+        **{name: raw[name] for name in ("spinup", "spinup_weekly") if name in raw},
         "change": change,
         "summary": mt.summarise(change),
         "paired": mt.paired_vs_baseline(change, settings.baseline),

@@ -8,7 +8,12 @@ from pathlib import Path
 
 from brusim.errors import BrusimError
 from brusim.experiments.manifest import base_manifest, read_manifest
-from brusim.experiments.single import load_run_config, refuse_edited_config, run_single
+from brusim.experiments.single import (
+    BASELINE_CONFIG,
+    load_run_config,
+    refuse_edited_config,
+    run_single,
+)
 from brusim.map import load_street_map
 from brusim.model.model import map_settings
 
@@ -67,9 +72,15 @@ def reproduce(run_dir: Path, work_dir: Path | None = None, progress: bool = Fals
     if then != smap.source_hash:
         raise BrusimError(f"the map differs from the run's (sha256 {str(then)[:12]} then, "
                           f"{smap.source_hash[:12]} now); point BRUSIM_MAP at the original file")
+    baseline = (load_run_config(run_dir, BASELINE_CONFIG)
+                if (run_dir / BASELINE_CONFIG).is_file() else None)
+    for c in (cfg, baseline):  # the spin-up is run again too, never read from the cache
+        if c is not None:
+            c.spinup.cache = False
     with tempfile.TemporaryDirectory(prefix="brusim-reproduce-") as tmp:
         out = Path(work_dir) if work_dir is not None else Path(tmp) / "run"
-        result = run_single(cfg, out, smap=smap, progress=progress, figures=False)
+        result = run_single(cfg, out, smap=smap, progress=progress, figures=False,
+                            baseline=baseline)
     now = result.manifest
     outputs = [OutputCheck(name, manifest["hashes"].get(name), now["hashes"].get(name))
                for name in sorted(set(manifest["hashes"]) | set(now["hashes"]))]

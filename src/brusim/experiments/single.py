@@ -25,6 +25,7 @@ from brusim.experiments.manifest import (
     read_manifest,
     settings_hash,
 )
+from brusim.experiments.spinup import start_model
 from brusim.io import (
     OutputError,
     cannot_write,
@@ -37,7 +38,10 @@ from brusim.io import (
 )
 from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
-from brusim.model.model import RNG_STREAMS, map_settings
+from brusim.model import rng as rd
+from brusim.model.model import map_settings
+
+BASELINE_CONFIG = "baseline.yaml"  # the baseline a scenario run begins from (its spin-up)
 
 
 @dataclass
@@ -51,8 +55,8 @@ class RunResult:
 
 
 def stream_info(seed: int) -> dict:
-    """How each named random stream derives from the seed (numpy SeedSequence spawn keys)."""
-    return {name: {"entropy": seed, "spawn_key": [i]} for i, name in enumerate(RNG_STREAMS)}
+    """How the run's random numbers derive from the seed (`brusim.model.rng.describe`)."""
+    return rd.describe(seed)
 
 
 def run_single(
@@ -62,10 +66,15 @@ def run_single(
     smap: StreetMap | None = None,
     progress: bool = False,
     figures: bool | None = None,
+    baseline: DictConfig | None = None,
 ) -> RunResult:
-    """Run the model configured by ``cfg``; write its folder to ``out_dir`` when given."""
+    """Run the model configured by ``cfg``, begun at its baseline's spun-up state
+    (`spinup.start_model`; ``baseline``: the same settings with scenario=baseline, None when
+    ``cfg`` is the baseline); write its folder to ``out_dir`` when given."""
     smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
     validate(cfg, smap)
+    if baseline is not None:
+        validate(baseline, smap)
     seed = int(cfg.seed)
     manifest = base_manifest(seed, stream_info(seed), smap)
     manifest["scenario"] = str(cfg.scenario.name)
@@ -77,13 +86,19 @@ def run_single(
         writable_folder(out_dir, "run.output_dir")
         (out_dir / CHECKPOINT).unlink(missing_ok=True)  # a fresh start never resumes old state
         write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        if baseline is not None:
+            write_text(out_dir / BASELINE_CONFIG, OmegaConf.to_yaml(baseline, resolve=True))
         write_json(out_dir / "manifest.json", manifest)
     events_path = out_dir / "events.parquet" if out_dir is not None and cfg.run.write_events \
         else None
-    model = BrusselsMarketModel(cfg, smap=smap, events_path=events_path)
+    t0 = time.perf_counter()
+    model, spinup = start_model(cfg, smap, events_path, baseline)
+    manifest["spinup"] = spinup.summary()
+    if out_dir is not None:
+        spinup.write(out_dir)
     if events_path is not None:
         model.events.discard_unfinished()  # parts left by an earlier run in this folder
-    return _complete(model, out_dir, manifest, progress, figures, time.perf_counter())
+    return _complete(model, out_dir, manifest, progress, figures, t0)
 
 
 def refuse_other_run(out_dir: Path, cfg: DictConfig) -> None:
@@ -114,7 +129,7 @@ def resume_run(run_dir: Path, *, progress: bool = False, figures: bool | None = 
     refuse_edited_config(run_dir, cfg, manifest, "resume it")
     smap = load_street_map(map_settings(cfg.map))
     model = load_checkpoint(run_dir, smap)
-    manifest.update(status="running", resumed_from_step=model.t,
+    manifest.update(status="running", resumed_from_step=model.steps_done,
                     resumed=[*manifest.get("resumed", []), now_iso()])
     write_json(run_dir / "manifest.json", manifest)
     return _complete(model, run_dir, manifest, progress, figures, time.perf_counter())
@@ -137,15 +152,15 @@ def refuse_edited_config(run_dir: Path, cfg: DictConfig, manifest: dict, to: str
                       "settings in another folder")
 
 
-def load_run_config(run_dir: Path) -> DictConfig:
-    """The resolved config saved in a run folder, checked against the schema."""
+def load_run_config(run_dir: Path, name: str = "config.yaml") -> DictConfig:
+    """The resolved config saved in a run folder (``name``), checked against the schema."""
     from omegaconf.errors import OmegaConfBaseException
 
     from brusim.config.schema import BrusimConfig
 
-    path = Path(run_dir) / "config.yaml"
+    path = Path(run_dir) / name
     if not path.is_file():
-        raise BrusimError(f"{run_dir} is not a run folder (no config.yaml)")
+        raise BrusimError(f"{run_dir} is not a run folder (no {name})")
     try:
         return OmegaConf.merge(OmegaConf.structured(BrusimConfig), OmegaConf.load(path))
     except (OmegaConfBaseException, ValueError) as exc:
@@ -156,7 +171,7 @@ def load_run_config(run_dir: Path) -> DictConfig:
 def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, progress: bool,
               figures: bool | None, t0: float) -> RunResult:
     """Step the model to its horizon (checkpointing), then write its outputs."""
-    cfg = model.cfg
+    cfg = model.run_cfg
     every = int(round(float(cfg.run.checkpoint_every_days) * model.steps_per_day))
     bar = model.progress_bar() if progress else None
     on_step = bar.update if bar is not None else None
@@ -165,12 +180,13 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
             model.advance(model.n_steps - model.t, on_step)
         else:
             while model.t < model.n_steps:
-                model.advance(min(every - model.t % every, model.n_steps - model.t), on_step)
+                model.advance(min(every - model.steps_done % every, model.n_steps - model.t),
+                              on_step)
                 if model.t < model.n_steps:
                     save_checkpoint(model, out_dir)
     except KeyboardInterrupt:
         if out_dir is not None:
-            manifest.update(status="interrupted", ended=now_iso(), steps_done=model.t)
+            manifest.update(status="interrupted", ended=now_iso(), steps_done=model.steps_done)
             write_json(out_dir / "manifest.json", manifest)
         raise
     except (OSError, OutputError) as exc:  # the event log or a checkpoint was not written
@@ -181,7 +197,7 @@ def _complete(model: BrusselsMarketModel, out_dir: Path | None, manifest: dict, 
     model.finish()
     region, areas = model.region_metrics(), model.area_metrics()
     manifest.update(
-        status="complete", ended=now_iso(), steps=model.t,
+        status="complete", ended=now_iso(), steps=model.steps_done,
         wall_seconds=round(time.perf_counter() - t0, 2),
         event_counts=model.events.counts_by_name(),
         hashes={"metrics_region": frame_hash(region), "metrics_areas": frame_hash(areas)},
@@ -222,10 +238,11 @@ def _figures(model: BrusselsMarketModel, out_dir: Path, areas: pd.DataFrame) -> 
     smap = model.smap
     names = dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True))
     plot_hotspot_activity(areas, fig_dir / "hotspot_activity.png",
-                          intervention_week=float(model.cfg.scenario.intervention_week),
+                          intervention_week=float(model.run_cfg.scenario.intervention_week),
                           names=names)
     counts = node_counts(model.events.frame(["type", "node"]), "transaction", smap.n_nodes)
     plot_node_map(smap, counts, fig_dir / "dealing_map.png",
-                  title=f"Where dealing happened: {model.cfg.scenario.name}, seed "
-                        f"{model.cfg.seed}, {model.t // model.clock.steps_per_week} weeks",
+                  title=f"Where dealing happened: {model.run_cfg.scenario.name}, seed "
+                        f"{model.cfg.seed}, {model.steps_done // model.clock.steps_per_week} "
+                        "weeks",
                   label="transactions per street node")

@@ -60,6 +60,24 @@ def output_folder(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir).resolve()
 
 
+def is_scenario_choice(override: str) -> bool:
+    """Whether a Hydra override picks the scenario (``scenario=x``, ``scenario.name=y``)."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key in ("scenario", "scenario.name")
+
+
+def baseline_config(cfg: DictConfig) -> DictConfig | None:
+    """The baseline of this run: the same overrides without the scenario choice (None when
+    the run is the baseline)."""
+    from brusim.config.load import compose_config
+
+    if cfg.scenario.name == "baseline":
+        return None
+    hc = HydraConfig.get()
+    overrides = [o for o in hc.overrides.task if not is_scenario_choice(o)]
+    return compose_config(overrides, config_name=hc.job.config_name or "config")
+
+
 def run_task(cfg: DictConfig) -> None:
     """Run one simulation into its folder; inside a sweep, skip a point that is complete and
     continue one that was killed (a checkpoint of the same config)."""
@@ -74,7 +92,8 @@ def run_task(cfg: DictConfig) -> None:
         if resumable_run(cfg, out):  # a killed run of the same config: continue it
             result = resume_run(out, progress=show_progress_bar(cfg))
         else:
-            result = run_single(cfg, out, progress=show_progress_bar(cfg))
+            result = run_single(cfg, out, progress=show_progress_bar(cfg),
+                                baseline=baseline_config(cfg))
     except BrusimError as exc:
         for line in getattr(exc, "problems", None) or [str(exc)]:
             print(f"brusim: error: {line}", file=sys.stderr)

@@ -107,3 +107,34 @@ M_OUTREACH_CONTACTS = np.int64(METRIC_INDEX["outreach_contacts"])
 M_TREATMENT_ENTRIES = np.int64(METRIC_INDEX["treatment_entries"])
 M_UNSERVED = np.int64(METRIC_INDEX["unserved_searches"])
 M_SEARCHING = np.int64(METRIC_INDEX["users_searching"])
+
+# What a random draw is for: the ``purpose`` word of its Philox counter (`brusim.model.rng`).
+# Each draw site has its own code, so no two sites ever share a number.
+D_PATROL_POST = np.int64(1)      # police: a patrol unit's node at a step
+D_ARREST = np.int64(2)           # police: a seller within reach is arrested
+D_FOCUS_PICK = np.int64(3)       # strategies: which on-duty units go to the focus
+D_FOCUS_TARGET = np.int64(4)     # strategies: which hotspot a focus unit goes to
+D_FOCUS_PLACE = np.int64(5)      # police: the node of a focus unit within the perimeter
+D_COURT_ORDER = np.int64(6)      # courts: the order the arrested are prosecuted in
+D_SITE_MATE = np.int64(7)        # dealers: the crew-mate whose site is a candidate
+D_SITE_MARKET = np.int64(8)      # dealers: the known market that is a candidate
+D_SITE_SAMPLE = np.int64(9)      # dealers: the random candidate nodes
+D_SITE_NOISE = np.int64(10)      # dealers: the Gumbel noise per candidate
+D_RECRUIT = np.int64(11)         # dealers: a missing crew member is recruited
+D_RECRUIT_SITE = np.int64(12)    # dealers: a recruit's first site
+D_RELAPSE = np.int64(13)         # users: relapse at the end of treatment
+D_CRAVING = np.int64(14)         # users: an idle user starts craving
+D_LOYALTY = np.int64(15)         # users: a searcher returns to the last market
+D_MARKET_RACE = np.int64(16)     # users: the exponential race between known markets
+D_SELLER_NOISE = np.int64(17)    # users: the tie-break between sites on arrival
+D_SELLER = np.int64(18)          # users: which seller at the site
+D_ROOM_WILLING = np.int64(19)    # users: a buyer is willing to use the room
+D_ROOM_ORDER = np.int64(20)      # rooms: the order a full room admits in
+D_PUBLIC_USE = np.int64(21)      # users: a buyer uses in public
+D_WORKER_MOVE = np.int64(22)     # outreach: a worker's node within the hotspot
+D_CONTACT = np.int64(23)         # outreach: a present user is contacted
+D_CONTACT_CAP = np.int64(24)     # outreach: who is kept when contacts exceed the cap
+D_TREATMENT = np.int64(25)       # outreach: a contacted user enters treatment
+D_TREATMENT_WEEKS = np.int64(26)  # outreach: the length of a treatment
+D_VIOLENCE = np.int64(27)        # violence: an incident in a contested cell
+D_RECOVERED_STAY = np.int64(28)  # users: how long a recovery lasts

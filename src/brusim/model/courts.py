@@ -10,7 +10,13 @@ import numpy as np
 from numba import njit
 
 from brusim.model import rng as rd
-from brusim.model.codes import CUSTODY, EV_PROSECUTION, M_PROSECUTIONS, PRISON
+from brusim.model.codes import (
+    CUSTODY,
+    D_COURT_ORDER,
+    EV_PROSECUTION,
+    M_PROSECUTIONS,
+    PRISON,
+)
 from brusim.model.dealers import DealerState
 from brusim.model.events import emit
 from brusim.model.recorder import record
@@ -29,12 +35,12 @@ class CourtParams(NamedTuple):
 
 
 @njit(cache=True, error_model="numpy")
-def prosecute(t: int, h: np.ndarray, caught: np.ndarray, d: DealerState, c: CourtParams,
+def prosecute(t: int, key: np.ndarray, caught: np.ndarray, d: DealerState, c: CourtParams,
               used: int, ev: tuple, rec: tuple) -> int:
-    """The ``caught`` dealers in random order (``Generator.permutation``): the first go to
+    """The ``caught`` dealers in a random order keyed by dealer (`rng.order`): the first go to
     prison while this week's capacity lasts, the others to custody. Returns the cases used
     this week (``used`` before)."""
-    rd.permute(h, caught)
+    caught = rd.order(key, D_COURT_ORDER, t, caught)
     free = min(max(c.weekly_capacity - used, 0), caught.shape[0])
     for k in range(caught.shape[0]):
         i = caught[k]

@@ -19,6 +19,12 @@ from brusim.model import rng as rd
 from brusim.model.codes import (
     ACTIVE,
     CUSTODY,
+    D_RECRUIT,
+    D_RECRUIT_SITE,
+    D_SITE_MARKET,
+    D_SITE_MATE,
+    D_SITE_NOISE,
+    D_SITE_SAMPLE,
     DEALER_STATUS_NAMES,
     EV_DEALER_LIE_LOW,
     EV_DEALER_MOVE,
@@ -151,17 +157,19 @@ def site_search(world, params: DealerParams) -> SiteSearch:
 
 
 def init_dealers(smap, cfg_pop, cfg_beh, hotspot_weights: np.ndarray, clock,
-                 rng: np.random.Generator) -> DealerState:
+                 rng: np.random.Generator, n_prison: int = 0, sentence_steps: int = 1
+                 ) -> DealerState:
     """Create crews at hotspots (by market weight) and dispersed sites, and place their members.
 
     Hotspot crews: each hotspot first gets ``floor(n_hot × weight share)`` crews, then the
     remaining crews go one each to the hotspots with the largest weights (not the largest
     remainders), so light hotspots may get none. Dispersed crews get a home node drawn by
     residents. Active and reserve dealers join crews in proportion to crew weight (the hotspot's
-    weight shared among its crews, 0.5 for a dispersed crew).
+    weight shared among its crews, 0.5 for a dispersed crew). ``n_prison`` more are in prison
+    at the start, their releases spread evenly over the next ``sentence_steps`` (the stock of
+    courts working at capacity: as many leave each week as are sentenced).
     """
     n_active, n_reserve, n_crews = cfg_pop.n_dealers, cfg_pop.n_reserve_dealers, cfg_pop.n_crews
-    n = n_active + n_reserve
     n_crews = max(1, n_crews)
     n_dispersed = int(round(cfg_pop.dispersed_crew_share * n_crews))
     n_hot = n_crews - n_dispersed
@@ -190,17 +198,23 @@ def init_dealers(smap, cfg_pop, cfg_beh, hotspot_weights: np.ndarray, clock,
     crew = rng.choice(n_crews, size=n_active, p=crew_w / crew_w.sum()).astype(np.int32)
     crew_target = np.bincount(crew, minlength=n_crews).astype(np.int32)
     reserve_crew = rng.choice(n_crews, size=n_reserve, p=crew_w / crew_w.sum()).astype(np.int32)
-    crew = np.concatenate([crew, reserve_crew])
+    prison_crew = rng.choice(n_crews, size=n_prison, p=crew_w / crew_w.sum()).astype(np.int32)
+    crew = np.concatenate([crew, reserve_crew, prison_crew])
+    n = n_active + n_reserve + n_prison
     status = np.concatenate([np.full(n_active, int(DealerStatus.ACTIVE)),
-                             np.full(n_reserve, int(DealerStatus.RESERVE))]).astype(np.int8)
+                             np.full(n_reserve, int(DealerStatus.RESERVE)),
+                             np.full(n_prison, int(DealerStatus.PRISON))]).astype(np.int8)
+    until = np.zeros(n, np.int64)
+    until[n_active + n_reserve:] = np.ceil(np.arange(1, n_prison + 1) / max(n_prison, 1)
+                                           * sentence_steps).astype(np.int64)
     near_home = Ball.build(smap, cfg_beh.market_radius_m)
-    node = near_home.sample(crew_home[crew], rng)
+    node = near_home.sample(crew_home[crew], rng.random(n))
     interval = clock.steps(cfg_beh.decision_minutes / 60)
     shift_start = rng.uniform(10.0, 20.0, size=n)
     tolerance = rng.lognormal(0.0, 0.3, size=n)
     return DealerState(
         status=status,
-        until=np.zeros(n, np.int64),
+        until=until,
         node=node.astype(np.int64),
         crew=crew,
         tolerance=tolerance,
@@ -423,20 +437,27 @@ def decide_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.ndar
 
 
 @njit(cache=True, error_model="numpy")
-def _site_draws(h: np.ndarray, n_who: int, any_market: bool, k_rand: int) -> SiteDraws:
-    """The decision round's random numbers, in the order the numpy code drew them."""
-    u_mate = rd.uniforms(h, n_who)
-    u_market = rd.uniforms(h, n_who if any_market else 0)
-    u_sample = rd.uniforms(h, k_rand * n_who)
+def _site_draws(key: np.ndarray, t: int, who: np.ndarray, any_market: bool, k_rand: int
+                ) -> SiteDraws:
+    """The decision round's random numbers, each keyed by its dealer (`brusim.model.rng`)."""
+    n_who = who.shape[0]
+    u_mate = rd.uniforms(key, D_SITE_MATE, t, who)
+    u_market = rd.uniforms(key, D_SITE_MARKET, t, who) if any_market else np.zeros(0)
+    u_sample = np.empty(k_rand * n_who)
     noise = np.empty((n_who, FIXED_CANDIDATES + k_rand))
+    row = np.empty(k_rand)
     for i in range(n_who):
+        rd.open_row(key, D_SITE_SAMPLE, t, who[i], row)
+        for r in range(k_rand):
+            u_sample[r * n_who + i] = row[r]
+        rd.open_row(key, D_SITE_NOISE, t, who[i], noise[i])
         for j in range(FIXED_CANDIDATES + k_rand):
-            noise[i, j] = rd.gumbel(h)
+            noise[i, j] = -np.log(-np.log(noise[i, j]))  # Gumbel
     return SiteDraws(u_mate, u_market, u_sample, noise)
 
 
 @njit(cache=True, error_model="numpy")
-def dealers_step(t: int, h: np.ndarray, d: DealerState, selling: np.ndarray,
+def dealers_step(t: int, key: np.ndarray, d: DealerState, selling: np.ndarray,
                  on_shift: np.ndarray, phase: tuple, crews: tuple, markets: np.ndarray,
                  search: SiteSearch, fields: tuple, sbd_cut: np.ndarray, p: DealerParams,
                  ev: tuple, rec: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -448,8 +469,8 @@ def dealers_step(t: int, h: np.ndarray, d: DealerState, selling: np.ndarray,
     ``selling``: the dealers selling before the transitions; ``phase``: (each dealer's
     decision phase, the phase due now); ``crews``: `crew_index` (order, start, size);
     ``markets``: the word-of-mouth market nodes; ``fields``: `world.Fields`; ``sbd_cut``: the
-    security-by-design cut per node (empty: none). Random numbers come from the dealers'
-    stream ``h`` (`brusim.model.rng`); events and metrics go to the sinks ``ev`` and ``rec``.
+    security-by-design cut per node (empty: none). Random numbers are keyed by ``key``
+    (`brusim.model.rng`); events and metrics go to the sinks ``ev`` and ``rec``.
     """
     # named again: the caller passes plain tuples (`brusim.model.model.plain`)
     d, search, fields, p = DealerState(*d), SiteSearch(*search), Fields(*fields), DealerParams(*p)
@@ -464,7 +485,7 @@ def dealers_step(t: int, h: np.ndarray, d: DealerState, selling: np.ndarray,
     if n_who:
         who = selling[act]
         risk_who = risk[act]
-        draws = _site_draws(h, n_who, markets.shape[0] > 0, p.k_rand)
+        draws = _site_draws(key, t, who, markets.shape[0] > 0, p.k_rand)
         seller_nodes = np.empty(selling.shape[0], np.int64)
         seller_crews = np.empty(selling.shape[0], d.crew.dtype)
         for k in range(selling.shape[0]):
@@ -511,8 +532,7 @@ def dealers_step(t: int, h: np.ndarray, d: DealerState, selling: np.ndarray,
 # ------------------------------------------------------------------ recruitment
 
 
-def recruit(t: int, d: DealerState, p: DealerParams, world, rng: np.random.Generator,
-            events) -> bool:
+def recruit(t: int, d: DealerState, p: DealerParams, world, draws: rd.Draws, events) -> bool:
     """Once a day, crews below their target size recruit from the reserve where there is
     demand (docs/ODD.md 7.12): each missing member with probability recruit_rate_per_day,
     where the crew's home sees at least recruit_min_sales_per_day; the crew's own reserve
@@ -524,7 +544,7 @@ def recruit(t: int, d: DealerState, p: DealerParams, world, rng: np.random.Gener
     deficit = np.maximum(d.crew_target - members, 0)
     f = world.fields
     demand = world.balls.aware.sum_at(world.hourly(f.sales + f.unserved) * 24, d.crew_home)
-    want = rng.binomial(deficit, p.recruit_rate_per_day)
+    want = draws.successes(D_RECRUIT, np.arange(n_crews), deficit, p.recruit_rate_per_day)
     want[demand < p.recruit_min_sales_per_day] = 0
     reserve = np.flatnonzero(d.status == DealerStatus.RESERVE)
     recruited = []
@@ -537,7 +557,8 @@ def recruit(t: int, d: DealerState, p: DealerParams, world, rng: np.random.Gener
         d.crew[take] = c
         d.status[take] = DealerStatus.ACTIVE
         d.lie_lows[take] = 0
-        d.node[take] = world.balls.market.sample(np.full(len(take), d.crew_home[c]), rng)
+        d.node[take] = world.balls.market.sample(np.full(len(take), d.crew_home[c]),
+                                                 draws.uniforms(D_RECRUIT_SITE, take))
         recruited.append(take)
     if not recruited:
         return False

@@ -41,8 +41,11 @@ class EventLog:
     slice assignments per `add` and nothing per call at flush time.
     """
 
-    def __init__(self, path: Path | None = None, chunk_rows: int = 200_000):
+    def __init__(self, path: Path | None = None, chunk_rows: int = 200_000, origin: int = 0,
+                 keep: bool = True):
         self.path = path
+        self.keep = keep  # in memory (no path): keep the rows, or only count them
+        self.origin = origin  # the step written as step 0 (a branch point)
         self.chunk_rows = chunk_rows
         self._pending = 0
         self._buffers = _empty_columns(min(chunk_rows, 65_536))
@@ -114,6 +117,7 @@ class EventLog:
     def _table(self) -> pa.Table:
         # copies: pa.array would share memory with the buffers, which are reused
         steps, types, nodes, agents, others = (b[: self._pending].copy() for b in self._buffers)
+        steps -= self.origin
         type_arr = pa.DictionaryArray.from_arrays(pa.array(types), pa.array(list(EVENT_NAMES)))
         cols = [pa.array(steps), type_arr, pa.array(nodes), pa.array(agents), pa.array(others)]
         return pa.Table.from_arrays(cols, schema=SCHEMA)
@@ -129,7 +133,8 @@ class EventLog:
         table = self._table()
         self._pending = 0
         if self.path is None:
-            self._kept.append(table)
+            if self.keep:
+                self._kept.append(table)
             return
         if self._writer is None:
             self.parts_dir.mkdir(parents=True, exist_ok=True)

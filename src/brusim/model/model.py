@@ -9,6 +9,7 @@ them and lists the phases of a step, in order (docs/ODD.md §3).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from brusim.model.market import MarketList, choose_markets
 from brusim.model.numba_cache import announce_compilation
 from brusim.model.outreach import OutreachPlan, init_outreach
 from brusim.model.police import Deployment, PoliceParams, init_police, police_step
+from brusim.model.policy import adopt_policy, refuse_market_changes
 from brusim.model.precompile import compile_in_parallel, start_helpers
 from brusim.model.recorder import Recorder
 from brusim.model.rooms import build_rooms
@@ -38,7 +40,6 @@ from brusim.model.strategies import make_strategy
 from brusim.model.violence import ViolenceParams, grid_cells, violence_step
 from brusim.model.world import World
 
-RNG_STREAMS = ("init", "police", "dealers", "users", "outreach", "violence")
 _NO_CUT = np.zeros(0)  # no security-by-design cut (a kernel argument)
 
 
@@ -63,18 +64,21 @@ class BrusselsMarketModel(mesa.Model):
         super().__init__(rng=int(cfg.seed))
         if isinstance(cfg, DictConfig):  # plain dataclasses: attribute access is 50x faster
             cfg = OmegaConf.to_object(cfg)
-        self.cfg = cfg
+        self.cfg = cfg  # the config in force now (the market's and the current policy's)
+        self.run_cfg = cfg  # the run's own: its scenario, horizon and windows (`begin`)
         validate(cfg)  # before the map is loaded: a bad value costs nothing
         helpers = start_helpers()  # first run of these sources only: compile in parallel
         self.smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
         validate(cfg, self.smap)
         announce_compilation()
         self.clock = clock = Clock(float(cfg.step_minutes))
-        self.seed_sequence = np.random.SeedSequence(int(cfg.seed))
-        children = self.seed_sequence.spawn(len(RNG_STREAMS))
-        self.streams = {n: np.random.default_rng(c) for n, c in zip(RNG_STREAMS, children,
-                                                                      strict=True)}
+        # the initial state draws from one stream; every draw of a step is keyed (see
+        # `brusim.model.rng`): by the run's key, its purpose, the step and the agent
+        self.init_rng = np.random.default_rng(rd.init_seed(int(cfg.seed)))
+        self.key = rd.stream_key(int(cfg.seed))
         self.t = 0
+        self.origin = 0  # the first reported step (`begin`: a branch point)
+        self.policy_changes: dict[int, object] = {}  # step -> config whose policy starts then
         self.n_steps = int(round(float(cfg.weeks) * clock.steps_per_week))
         self.step_hours = clock.step_minutes / 60.0
         sc = cfg.scenario
@@ -82,10 +86,16 @@ class BrusselsMarketModel(mesa.Model):
         self.withdraw_step = (int(sc.withdraw_week * clock.steps_per_week)
                               if sc.withdraw_week is not None else None)
 
-        smap, rng = self.smap, self.streams["init"]
+        smap, rng = self.smap, self.init_rng
         self.world = world = World(cfg, smap, clock)
+        court = CourtParams.from_config(cfg, clock)
+        in_prison = cfg.population.n_in_prison
+        if in_prison is None:  # courts at capacity: the stock their sentences keep in prison
+            in_prison = int(round(court.weekly_capacity * court.sentence_steps
+                                  / clock.steps_per_week))
         self.dealers = dl.init_dealers(smap, cfg.population, cfg.behaviour.dealers,
-                                       world.hotspot_weights, clock, rng)
+                                       world.hotspot_weights, clock, rng, in_prison,
+                                       court.sentence_steps)
         self.users = us.init_users(smap, cfg.population, world.hotspot_weights, rng)
         self.police = init_police(smap, cfg.police)
         self.strategy = make_strategy(cfg.police, smap)
@@ -94,7 +104,7 @@ class BrusselsMarketModel(mesa.Model):
         self.outreach_plan = OutreachPlan(cfg, smap, clock, len(self.outreach))
         self.rooms, self.room_schedule = build_rooms(cfg, smap, clock)
         self.court_used = 0  # prosecutions this week
-        self.deployment = Deployment(cfg, world, clock, self.police, self.strategy, rng)
+        self.deployment = Deployment(cfg, world, clock, self.police, self.strategy, self.key)
         self.cell = grid_cells(smap, cfg.behaviour.violence.cell_m)
         self.markets = MarketList(smap.n_nodes)
         self._seed_markets(rng)
@@ -109,6 +119,31 @@ class BrusselsMarketModel(mesa.Model):
         world.refresh_demand_near(float(cfg.behaviour.dealers.sales_weight),
                                   float(cfg.behaviour.dealers.unserved_weight))
         compile_in_parallel(self, helpers)
+
+    def begin(self, cfg, events_path: Path | None = None) -> None:
+        """Start the reported run at the current step (a branch point, e.g. after a spin-up):
+        steps, events and metrics count from here; the market goes on under its present
+        policy until the intervention of ``cfg``, where ``cfg``'s policy is adopted
+        (`policy.adopt_policy`), and the present police deployment again at a withdrawal."""
+        if isinstance(cfg, DictConfig):
+            cfg = OmegaConf.to_object(cfg)
+        validate(cfg, self.smap)
+        refuse_market_changes(self.cfg, cfg)
+        spw, o = self.clock.steps_per_week, self.t
+        sc = cfg.scenario
+        self.origin, self.run_cfg = o, cfg
+        self.intervention_step = o + int(sc.intervention_week * spw)
+        self.withdraw_step = (o + int(sc.withdraw_week * spw) if sc.withdraw_week is not None
+                              else None)
+        self.n_steps = o + int(round(float(cfg.weeks) * spw))
+        self.policy_changes = {self.intervention_step: cfg}
+        if self.withdraw_step is not None:  # the police measures stop; rooms, outreach and
+            # security by design stay (built things and services outlast a crackdown)
+            self.policy_changes[self.withdraw_step] = dataclasses.replace(cfg,
+                                                                          police=self.cfg.police)
+        self.events = EventLog(events_path, origin=o)
+        self.recorder = Recorder(self.smap, int(cfg.run.record_every_steps), self.step_hours,
+                                 origin=o)
 
     def _seed_markets(self, rng: np.random.Generator) -> None:
         """Initial word of mouth: the starting sites are known markets; users know one each."""
@@ -151,7 +186,6 @@ class BrusselsMarketModel(mesa.Model):
         self._on_shift = self._shift_table[self.t % self.steps_per_day]
         # (t + offset) % interval == 0  <=>  offset % interval == (-t) % interval
         self._decision_phase = self.dealers.decision_offset % self.dealer_params.decision_steps
-        self._handles: dict[str, np.ndarray] = {}
 
     def _make_agents(self) -> None:
         for i in range(self.dealers.n):
@@ -165,6 +199,11 @@ class BrusselsMarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ the step
     @property
+    def steps_done(self) -> int:
+        """Steps run since the reported run began (`begin`)."""
+        return self.t - self.origin
+
+    @property
     def intervention_active(self) -> bool:
         return self.t >= self.intervention_step and (
             self.withdraw_step is None or self.t < self.withdraw_step)
@@ -172,6 +211,8 @@ class BrusselsMarketModel(mesa.Model):
     def step(self) -> None:
         """Advance the market by one time step (15 minutes by default)."""
         t = self.t
+        if t in self.policy_changes:  # the intervention starts (or is withdrawn)
+            adopt_policy(self, self.policy_changes.pop(t))
         step_of_day = t % self.steps_per_day
         new_hour = t % self.steps_per_hour == 0
         if new_hour:
@@ -194,11 +235,10 @@ class BrusselsMarketModel(mesa.Model):
     def police_phase(self, t: int, new_hour: bool) -> np.ndarray:
         """Units take their posts, exposures take what they see, arrests and courts
         (`police.police_step`). Returns the dealers still selling."""
-        posts = self.deployment.posts(t, new_hour, self.intervention_active,
-                                      self.streams["police"], self._handle("police"))
+        posts = self.deployment.posts(t, new_hour, self.intervention_active)
         a = self._args
         selling, self.court_used = police_step(
-            t, self._handle("police"), plain(self.deployment.posting(posts)), a["presence"],
+            t, self.key, plain(self.deployment.posting(posts)), a["presence"],
             a["fields"], a["dealers"], self._on_shift, a["police_params"], a["court_params"],
             self.court_used, self.events.sink(2 * self.dealers.n), self.recorder.sink())
         self.events.commit()
@@ -212,7 +252,7 @@ class BrusselsMarketModel(mesa.Model):
             self._crews = dl.crew_index(self.dealers)
         a = self._args
         self._selling, self._seller_nodes = dl.dealers_step(
-            t, self._handle("dealers"), a["dealers"], selling, self._on_shift,
+            t, self.key, a["dealers"], selling, self._on_shift,
             (self._decision_phase, (-t) % self.dealer_params.decision_steps), self._crews,
             self.markets.nodes, a["site_search"], a["fields"],
             self.world.sbd_attractiveness_cut if sbd_on else _NO_CUT, a["dealer_params"],
@@ -225,7 +265,7 @@ class BrusselsMarketModel(mesa.Model):
         sbd_on = t >= self.intervention_step and self.world.any_sbd
         a = self._args
         us.users_step(
-            t, self._handle("users"), a["users"], a["presence"], a["user_world"], a["fields"],
+            t, self.key, a["users"], a["presence"], a["user_world"], a["fields"],
             (self._selling, self._seller_nodes),
             self.world.sbd_nuisance_cut if sbd_on else _NO_CUT, a["rooms"],
             self.room_schedule.open_now(t, self.steps_per_day),
@@ -237,30 +277,22 @@ class BrusselsMarketModel(mesa.Model):
     def outreach_phase(self, t: int, new_hour: bool) -> None:
         """Workers move within their hotspot hourly and, on shift, contact users nearby
         (`outreach.OutreachPlan.step`)."""
-        self.outreach_plan.step(t, new_hour, self.outreach, self.users, self.world,
-                                self._handle("outreach"), self.streams["outreach"], self.events,
-                                self.recorder.sink())
+        self.outreach_plan.step(t, new_hour, self.outreach, self.users, self.world, self.key,
+                                self.events, self.recorder.sink())
 
     def violence_phase(self, t: int) -> None:
         """Cells contested by two or more crews may see an incident
         (`violence.violence_step`)."""
-        violence_step(t, self._handle("violence"), self._selling, self._seller_nodes,
+        violence_step(t, self.key, self._selling, self._seller_nodes,
                       self.cell, self._args["dealers"], self._args["violence_params"],
                       self.events.sink(len(self._selling)), self.recorder.sink())
         self.events.commit()
 
     def recruitment(self, t: int) -> None:
         """Daily: crews below their target size recruit from the reserve (`dealers.recruit`)."""
-        if dl.recruit(t, self.dealers, self.dealer_params, self.world, self.streams["dealers"],
+        if dl.recruit(t, self.dealers, self.dealer_params, self.world, rd.Draws(self.key, t),
                       self.events):
             self._crews = None
-
-    def _handle(self, stream: str) -> np.ndarray:
-        """`rng.handle` of a random stream, for kernels that draw from it themselves."""
-        h = self._handles.get(stream)
-        if h is None:
-            h = self._handles[stream] = rd.handle(self.streams[stream])
-        return h
 
     # ------------------------------------------------------------------ running
     def run(self, n_steps: int | None = None, progress: bool = False) -> None:
@@ -287,8 +319,9 @@ class BrusselsMarketModel(mesa.Model):
         """A tqdm bar over the whole horizon, starting at the current step."""
         from tqdm import tqdm
 
-        return tqdm(total=self.n_steps, initial=self.t, unit="step", mininterval=1.0,
-                    leave=False, desc=f"{self.cfg.scenario.name} seed {self.cfg.seed}")
+        return tqdm(total=self.n_steps - self.origin, initial=self.steps_done, unit="step",
+                    mininterval=1.0, leave=False,
+                    desc=f"{self.run_cfg.scenario.name} seed {self.cfg.seed}")
 
     def finish(self) -> None:
         """Flush the last recording interval and the buffered events."""
@@ -298,7 +331,7 @@ class BrusselsMarketModel(mesa.Model):
     # ------------------------------------------------------------------ checkpoints
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for name in ("site_search", "user_world", "_handles", "_args"):  # views, rebuilt
+        for name in ("site_search", "user_world", "_args"):  # views, rebuilt
             state[name] = None
         return state
 
@@ -346,4 +379,4 @@ class BrusselsMarketModel(mesa.Model):
         return self.recorder.area_frame(self.clock.steps_per_day)
 
 
-__all__ = ["RNG_STREAMS", "BrusselsMarketModel", "map_settings", "plain"]
+__all__ = ["BrusselsMarketModel", "map_settings", "plain"]

@@ -15,6 +15,11 @@ from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
+    D_CONTACT,
+    D_CONTACT_CAP,
+    D_TREATMENT,
+    D_TREATMENT_WEEKS,
+    D_WORKER_MOVE,
     EV_OUTREACH_CONTACT,
     EV_TREATMENT_ENTRY,
     LINGERING,
@@ -71,7 +76,7 @@ class OutreachPlan:
         self.covered = np.zeros(smap.n_nodes, bool)
 
     def step(self, t: int, new_hour: bool, o: OutreachState, u: UserState, world,
-             h: np.ndarray, rng: np.random.Generator, events, rec: tuple) -> None:
+             key: np.ndarray, events, rec: tuple) -> None:
         """Workers ``o`` move within their hotspot hourly and, on shift, contact users nearby."""
         if len(o) == 0:
             return
@@ -80,31 +85,28 @@ class OutreachPlan:
             o.on_shift[:] = on_shift
         if new_hour:
             hs, contact = world.smap.hotspots, world.balls.contact
-            move_workers(h, o.node, o.hotspot, hs.catchment_indptr, hs.catchment_indices,
+            move_workers(t, key, o.node, o.hotspot, hs.catchment_indptr, hs.catchment_indices,
                          contact.indptr, contact.indices, self.covered)
         if not on_shift:
             return
         cap = self.cap
         u_plain, p_plain = tuple(u), tuple(self.params)  # see brusim.model.model.plain
-        present, hit = outreach_step(t, h, self.covered, cap, self.contact_prob, u_plain,
-                                     p_plain, events.sink(2 * cap), rec)
+        outreach_step(t, key, self.covered, cap, self.contact_prob, u_plain, p_plain,
+                      events.sink(2 * cap), rec)
         events.commit()
-        if len(hit):  # more contacts than the cap: keep a random ``cap`` (numpy's choice)
-            hit = np.sort(rng.choice(hit, size=cap, replace=False))
-            outreach_outcomes(t, h, present[hit], u_plain, p_plain, events.sink(2 * cap), rec)
-            events.commit()
 
 
 @njit(cache=True, error_model="numpy")
-def move_workers(h: np.ndarray, node: np.ndarray, hotspot: np.ndarray, indptr: np.ndarray,
-                 indices: np.ndarray, ball_indptr: np.ndarray, ball_indices: np.ndarray,
-                 covered: np.ndarray) -> None:
+def move_workers(t: int, key: np.ndarray, node: np.ndarray, hotspot: np.ndarray,
+                 indptr: np.ndarray, indices: np.ndarray, ball_indptr: np.ndarray,
+                 ball_indices: np.ndarray, covered: np.ndarray) -> None:
     """Each worker moves to a uniform node of its hotspot's catchment (CSR ``indptr``,
-    ``indices``), one draw per worker in order; ``covered`` becomes the mask of the nodes
+    ``indices``) by its own keyed draw; ``covered`` becomes the mask of the nodes
     within the contact ball of some worker."""
     for k in range(node.shape[0]):
         lo = indptr[hotspot[k]]
-        node[k] = indices[lo + np.int64(rd.random(h) * (indptr[hotspot[k] + 1] - lo))]
+        u = rd.uniform(key, D_WORKER_MOVE, t, k, 0)
+        node[k] = indices[lo + np.int64(u * (indptr[hotspot[k] + 1] - lo))]
     covered[:] = False
     for k in range(node.shape[0]):
         for j in range(ball_indptr[node[k]], ball_indptr[node[k] + 1]):
@@ -112,7 +114,7 @@ def move_workers(h: np.ndarray, node: np.ndarray, hotspot: np.ndarray, indptr: n
 
 
 @njit(cache=True, error_model="numpy")
-def outreach_hits(h: np.ndarray, u: UserState, covered: np.ndarray, contact_prob: float
+def outreach_hits(t: int, key: np.ndarray, u: UserState, covered: np.ndarray, contact_prob: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Users present (searching or lingering, in index order) and the positions among them of
     those contacted: each present user at a ``covered`` node (`move_workers`) with
@@ -136,14 +138,14 @@ def outreach_hits(h: np.ndarray, u: UserState, covered: np.ndarray, contact_prob
     hit = np.empty(n_near, np.int64)
     n_hit = 0
     for k in range(n_near):
-        if rd.random(h) < contact_prob:
+        if rd.uniform(key, D_CONTACT, t, present[near[k]], 0) < contact_prob:
             hit[n_hit] = near[k]
             n_hit += 1
     return present, hit[:n_hit]
 
 
 @njit(cache=True, error_model="numpy")
-def outreach_outcomes(t: int, h: np.ndarray, met: np.ndarray, u: UserState, p: OutreachParams,
+def outreach_outcomes(t: int, key: np.ndarray, met: np.ndarray, u: UserState, p: OutreachParams,
                       ev: tuple, rec: tuple) -> None:
     """Users ``met`` are contacted (event, metric) and referred; some enter treatment for an
     exponential number of weeks, at home."""
@@ -155,7 +157,7 @@ def outreach_outcomes(t: int, h: np.ndarray, met: np.ndarray, u: UserState, p: O
         u.referred_until[i] = t + p.referral_steps
     treat_mask = np.empty(met.shape[0], np.bool_)
     for k in range(met.shape[0]):
-        treat_mask[k] = rd.random(h) < p.treatment_prob
+        treat_mask[k] = rd.uniform(key, D_TREATMENT, t, met[k], 0) < p.treatment_prob
     treat = met[treat_mask]
     if treat.shape[0] == 0:
         return
@@ -163,23 +165,21 @@ def outreach_outcomes(t: int, h: np.ndarray, met: np.ndarray, u: UserState, p: O
     emit(ev, t, EV_TREATMENT_ENTRY, at, treat, np.zeros(0, np.int64))
     record(rec, M_TREATMENT_ENTRIES, at, 1.0)
     for i in treat:
-        weeks = p.treatment_weeks * rd.standard_exponential(h)
+        weeks = p.treatment_weeks * rd.exponential(key, D_TREATMENT_WEEKS, t, i, 0)
         u.status[i] = TREATMENT
         u.until[i] = t + np.int64(weeks * p.steps_per_week) + 1
         u.node[i] = u.home[i]
 
 
 @njit(cache=True, error_model="numpy")
-def outreach_step(t: int, h: np.ndarray, covered: np.ndarray, cap: int, contact_prob: float,
-                  u: UserState, p: OutreachParams, ev: tuple, rec: tuple
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """`outreach_hits`, then `outreach_outcomes` for the users hit when they are at most
-    ``cap``. Returns empty arrays when done, else (present, hit) for the caller to draw the
-    ``cap`` users kept (numpy's ``Generator.choice``) and call `outreach_outcomes` itself."""
+def outreach_step(t: int, key: np.ndarray, covered: np.ndarray, cap: int, contact_prob: float,
+                  u: UserState, p: OutreachParams, ev: tuple, rec: tuple) -> None:
+    """`outreach_hits`, then `outreach_outcomes` for the users hit; beyond ``cap`` contacts,
+    the ``cap`` kept are first in a random order keyed by user (`rng.order`)."""
     u, p = UserState(*u), OutreachParams(*p)  # the caller passes plain tuples
-    present, hit = outreach_hits(h, u, covered, contact_prob)
-    if hit.shape[0] > cap:
-        return present, hit
-    if hit.shape[0]:
-        outreach_outcomes(t, h, present[hit], u, p, ev, rec)
-    return present[:0], hit[:0]
+    present, hit = outreach_hits(t, key, u, covered, contact_prob)
+    met = present[hit]
+    if met.shape[0] > cap:
+        met = np.sort(rd.order(key, D_CONTACT_CAP, t, met)[:cap])
+    if met.shape[0]:
+        outreach_outcomes(t, key, met, u, p, ev, rec)

@@ -19,7 +19,16 @@ from numba import njit
 
 from brusim.errors import ConfigError
 from brusim.model import rng as rd
-from brusim.model.codes import EV_ARREST, FOCUS, M_ARRESTS, M_POLICE_HOURS, PATROL
+from brusim.model.codes import (
+    D_ARREST,
+    D_FOCUS_PLACE,
+    D_PATROL_POST,
+    EV_ARREST,
+    FOCUS,
+    M_ARRESTS,
+    M_POLICE_HOURS,
+    PATROL,
+)
 from brusim.model.courts import CourtParams, prosecute
 from brusim.model.dealers import DealerState, where_active_on_shift
 from brusim.model.events import emit
@@ -172,9 +181,10 @@ class PatrolSampler:
         index = cum.searchsorted(bounds, side="right").astype(np.int64)
         return cls(np.concatenate(groups).astype(np.int64), cum, np.cumsum(size), size, index)
 
-    def draw(self, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One weighted random node for each entry of ``group`` (groups must be non-empty)."""
-        pos = self.cum.searchsorted(group + rng.random(len(group)), side="right")
+    def draw(self, group: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """One weighted random node for each entry of ``group`` (groups must be non-empty), by
+        the uniforms ``u``."""
+        pos = self.cum.searchsorted(group + u, side="right")
         return self.nodes[np.minimum(pos, self.end[group] - 1)]
 
 
@@ -182,7 +192,7 @@ class Deployment:
     """Where the units are: the hourly rota and focus plan, focus placement, patrol posts."""
 
     def __init__(self, cfg, world, clock, police: PoliceState, strategy: Strategy,
-                 rng: np.random.Generator):
+                 key: np.ndarray):
         self.cfg = cfg.police
         self.seed = int(cfg.seed)
         self.clock = clock
@@ -190,7 +200,8 @@ class Deployment:
         self.police = police
         self.strategy = strategy
         self.steps_per_hour = int(clock.steps_per_hour)
-        self.plan = strategy.plan(police, np.zeros(len(world.smap.hotspots)), rng)
+        self.key = key
+        self.plan = strategy.plan(police, np.zeros(len(world.smap.hotspots)), rd.Draws(key, 0))
         n = world.smap.n_nodes
         sight, arrest = world.balls.sight, world.balls.arrest
         self.presence = Presence(sight.indptr, sight.indices, arrest.indptr, arrest.indices,
@@ -222,21 +233,21 @@ class Deployment:
         state["presence"] = Presence(*(np.zeros(0, np.int64),) * 4, p.posts_at)
         return state
 
-    def posts(self, t: int, new_hour: bool, active: bool, rng: np.random.Generator,
-              h: np.ndarray) -> np.ndarray:
+    def posts(self, t: int, new_hour: bool, active: bool) -> np.ndarray:
         """The on-duty units' posts at step ``t`` (one node per unit of `on_units`).
 
         Hourly: the rota and the focus plan; Koper-style plans move their focus units every
         step; patrol posts are drawn for the rest of the hour at once, and again after a focus
         move or a change of command (``active``: the intervention is on)."""
+        draws = rd.Draws(self.key, t)
         if new_hour:
-            self._plan_hour(t, rng, active)
+            self._plan_hour(t, draws, active)
             self._posts = None
         elif self.plan.move_every_step and active and len(self.focus_units):
             units = self.focus_units  # same units, new hotspots
-            self.plan = self.strategy.plan(self.police, self.world.hotspot_activity(), rng,
+            self.plan = self.strategy.plan(self.police, self.world.hotspot_activity(), draws,
                                            units=units)
-            self._place_focus(units[self.plan.target[units] >= 0], rng)
+            self._place_focus(units[self.plan.target[units] >= 0], draws)
             self._set_stops()
             self._posts = None
         merged = bool(self.cfg.merged_command) and active
@@ -244,7 +255,7 @@ class Deployment:
             self._assign_patrol_groups(merged)
             self._posts = None
         if self._posts is None:
-            self._posts = self._draw_posts(t, h)
+            self._posts = self._draw_posts(t)
         first_step, posts = self._posts
         return posts[t - first_step]
 
@@ -259,7 +270,7 @@ class Deployment:
         return ball.spread(self.posts_now, 1.0, self.world.smap.n_nodes)
 
     # ------------------------------------------------------------------ the hour
-    def _plan_hour(self, t: int, rng: np.random.Generator, active: bool) -> None:
+    def _plan_hour(self, t: int, draws: rd.Draws, active: bool) -> None:
         """Who is on duty, the strategy's focus plan, off-duty units back at base."""
         p, cfgp = self.police, self.cfg
         loss = duty_loss(cfgp.duties, self.world.smap.zone_ids, t, self.clock, self.seed)
@@ -270,13 +281,13 @@ class Deployment:
         p.on_duty = self._rotas[key].copy()
         activity = self.world.hotspot_activity()
         if active:
-            self.plan = self.strategy.plan(p, activity, rng)
+            self.plan = self.strategy.plan(p, activity, draws)
         else:
-            self.plan = Strategy.plan(self.strategy, p, activity, rng)
+            self.plan = Strategy.plan(self.strategy, p, activity, draws)
         focus = p.on_duty & (self.plan.target >= 0)
         p.role[:] = np.where(focus, FOCUS, PATROL)
         self.focus_units = focus.nonzero()[0]
-        self._place_focus(self.focus_units, rng)
+        self._place_focus(self.focus_units, draws)
         off = ~p.on_duty
         p.node[off] = np.where(p.zone[off] >= 0, p.base[np.maximum(p.zone[off], 0)], p.base[0])
         self.on_units = p.on_duty.nonzero()[0]
@@ -292,7 +303,7 @@ class Deployment:
         p.stop_minutes[p.on_duty & (p.role == FOCUS)] = self.plan.stop_minutes
         self.effect = deterrence(p.stop_minutes[self.on_units], cfgp.deterrence_tau_minutes)
 
-    def _place_focus(self, units: np.ndarray, rng: np.random.Generator) -> None:
+    def _place_focus(self, units: np.ndarray, draws: rd.Draws) -> None:
         """Put focus ``units`` on a random node within the perimeter of their target hotspot."""
         if len(units) == 0:
             return
@@ -300,7 +311,7 @@ class Deployment:
         tgt = self.plan.target[units]
         starts = indptr[tgt]
         counts = indptr[tgt + 1] - starts
-        pick = (rng.random(len(units)) * counts).astype(np.int64)
+        pick = (draws.uniforms(D_FOCUS_PLACE, units) * counts).astype(np.int64)
         self.police.node[units] = indices[starts + pick]
 
     def _focus_nodes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +348,7 @@ class Deployment:
         self._patrol_cols = self.on_units.searchsorted(self._patrol_units)  # among on-duty
         self.patrol_merged = merged
 
-    def _draw_posts(self, t: int, h: np.ndarray) -> tuple[int, np.ndarray]:
+    def _draw_posts(self, t: int) -> tuple[int, np.ndarray]:
         """Posts of the on-duty units from step ``t`` to the end of the hour (step ``t`` and a
         (steps, units) array): patrols draw a new node every step, focus units stay where they
         were placed."""
@@ -346,8 +357,8 @@ class Deployment:
         posts[:] = self.police.node[self.on_units]
         if len(self._patrol_units):
             s = self._patrol_sampler()
-            draw_patrol_posts(h, posts, self._patrol_cols, self._patrol_group, s.nodes, s.cum,
-                              s.end, s.index)
+            draw_patrol_posts(self.key, t, posts, self._patrol_cols, self._patrol_units,
+                              self._patrol_group, s.nodes, s.cum, s.end, s.index)
         return t, posts
 
 
@@ -390,12 +401,9 @@ def police_exposure(s: Posting, presence: Presence, fields: Fields, p: PolicePar
 
 
 @njit(cache=True, error_model="numpy")
-def draw_patrol_posts(h: np.ndarray, posts: np.ndarray, cols: np.ndarray, group: np.ndarray,
-                      nodes: np.ndarray, cum: np.ndarray, end: np.ndarray, index: np.ndarray
-                      ) -> None:
-    """`PatrolSampler.draw` for every row of ``posts`` (steps, on-duty units): column
-    ``cols[k]`` gets a weighted random node of group ``group[k]``; row after row, one uniform
-    per entry from the stream ``h`` (`brusim.model.rng`).
+def group_node(g: int, u: float, nodes: np.ndarray, cum: np.ndarray, end: np.ndarray,
+               index: np.ndarray) -> int:
+    """`PatrolSampler.draw` of one node of group ``g`` by the uniform ``u``.
 
     The position is ``np.searchsorted(cum, g + u, side="right")``, found by a binary search
     between two entries of ``index`` (`PatrolSampler.index`: the position of ``g + j / B``
@@ -403,24 +411,34 @@ def draw_patrol_posts(h: np.ndarray, posts: np.ndarray, cols: np.ndarray, group:
     position, with one or two cache misses instead of a dozen.
     """
     n_buckets = index.shape[1] - 1
-    for r in range(posts.shape[0]):
-        for k in range(cols.shape[0]):
-            g = group[k]
-            v = g + rd.random(h)
-            b = min(max(np.int64((v - g) * n_buckets), 0), n_buckets - 1)
-            lo = index[g, max(b - 1, 0)]
-            hi = index[g, min(b + 2, n_buckets)]
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if cum[mid] <= v:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            posts[r, cols[k]] = nodes[min(lo, end[g] - 1)]
+    v = g + u
+    b = min(max(np.int64((v - g) * n_buckets), 0), n_buckets - 1)
+    lo = index[g, max(b - 1, 0)]
+    hi = index[g, min(b + 2, n_buckets)]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cum[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return nodes[min(lo, end[g] - 1)]
 
 
 @njit(cache=True, error_model="numpy")
-def police_step(t: int, h: np.ndarray, s: Posting, presence: Presence, fields: Fields,
+def draw_patrol_posts(key: np.ndarray, t: int, posts: np.ndarray, cols: np.ndarray,
+                      units: np.ndarray, group: np.ndarray, nodes: np.ndarray, cum: np.ndarray,
+                      end: np.ndarray, index: np.ndarray) -> None:
+    """`PatrolSampler.draw` for every row of ``posts`` (steps from ``t``, on-duty units):
+    column ``cols[k]`` (unit ``units[k]``) gets a weighted random node of group ``group[k]``
+    (`group_node`) by the unit's own uniform at that step (``D_PATROL_POST``)."""
+    for r in range(posts.shape[0]):
+        for k in range(cols.shape[0]):
+            u = rd.uniform(key, D_PATROL_POST, t + r, units[k], 0)
+            posts[r, cols[k]] = group_node(group[k], u, nodes, cum, end, index)
+
+
+@njit(cache=True, error_model="numpy")
+def police_step(t: int, key: np.ndarray, s: Posting, presence: Presence, fields: Fields,
                 d: DealerState, on_shift: np.ndarray, p: PoliceParams, courts: CourtParams,
                 used: int, ev: tuple, rec: tuple) -> tuple[np.ndarray, int]:
     """The police phase of a step, in place (docs/ODD.md 7.5-7.7): units take this step's
@@ -448,7 +466,8 @@ def police_step(t: int, h: np.ndarray, s: Posting, presence: Presence, fields: F
     n_caught = 0
     caught_mask = np.empty(selling.shape[0], np.bool_)
     for k in range(selling.shape[0]):
-        caught_mask[k] = rd.random(h) < 1.0 - (1.0 - p.arrest_prob) ** cover[k]
+        caught_mask[k] = (rd.uniform(key, D_ARREST, t, selling[k], 0)
+                          < 1.0 - (1.0 - p.arrest_prob) ** cover[k])
         n_caught += caught_mask[k]
     if n_caught == 0:
         return selling, used
@@ -463,5 +482,5 @@ def police_step(t: int, h: np.ndarray, s: Posting, presence: Presence, fields: F
             count[presence.sight_indices[k]] += 1
     for i in range(count.shape[0]):
         fields.arrest_memory[i] += count[i] * p.arrest_risk
-    used = prosecute(t, h, caught, d, courts, used, ev, rec)
+    used = prosecute(t, key, caught, d, courts, used, ev, rec)
     return where_active_on_shift(d.status, on_shift), used

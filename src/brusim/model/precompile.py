@@ -96,9 +96,7 @@ def run_phases(twin, phases: Sequence[str]) -> None:
             if len(twin.outreach) and on_shift:
                 twin.outreach.on_shift[:] = True
                 twin.outreach_plan.step(on_shift[0], True, twin.outreach, twin.users,
-                                        twin.world, twin._handle("outreach"),
-                                        twin.streams["outreach"], twin.events,
-                                        twin.recorder.sink())
+                                        twin.world, twin.key, twin.events, twin.recorder.sink())
         else:
             raise ValueError(f"unknown phase {phase!r}")
 

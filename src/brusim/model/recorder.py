@@ -28,8 +28,9 @@ class Recorder:
     proportion to the events in it.
     """
 
-    def __init__(self, smap, record_every: int, step_hours: float):
+    def __init__(self, smap, record_every: int, step_hours: float, origin: int = 0):
         self.n = smap.n_nodes
+        self.origin = origin  # the step recorded as step 0 (a branch point)
         self.record_every = record_every
         self.step_hours = step_hours
         self.step_in_interval = 0
@@ -108,7 +109,7 @@ class Recorder:
         for m in STATE_METRICS:
             values[:, INDEX[m]] /= self.step_in_interval
         self.area_rows.append(values.astype(np.float32))
-        self.area_steps.append(step + 1 - self.step_in_interval)
+        self.area_steps.append(step + 1 - self.step_in_interval - self.origin)
         self._by_signature[:] = 0.0
         self.step_in_interval = 0
 

@@ -1,142 +1,201 @@
-"""Random streams: numpy's own, drawn from inside compiled kernels.
+"""Keyed random numbers: every draw is a pure function of (seed, purpose, step, agent, k).
 
-The model's random numbers come from numpy ``Generator`` streams (one per process: police,
-dealers, users...). Passing a ``Generator`` to a numba function costs ~25 µs per call (numba
-re-types it and rebuilds its ctypes interface every time), more than most of the step's phases
-take. Instead, `handle` reads the addresses of the stream's state and of numpy's own C draw
-functions (``next_double``, ``next_uint64``, ``next_uint32``: the bit generator's public ctypes
-interface) once; kernels take that small integer array and call those functions directly.
+A paired comparison needs common random numbers that stay common: a scenario that changes
+nothing must draw exactly the baseline's numbers, and a change in one place must not shift the
+numbers drawn anywhere else. One sequential stream per process cannot give that: as soon as
+one more draw happens (an extra arrest check near Gare du Midi), every later draw of that stream
+moves. So no rule draws from a stream. Each draw is the counter-based generator Philox4x64-10
+(Salmon et al. 2011, *Parallel random numbers: as easy as 1, 2, 3*; numpy's
+``numpy.random.Philox``, value for value: tests/test_rng.py) keyed by the run's seed: draw k
+is word k % 4 of the block at the counter (k // 4, who, t, purpose), where
 
-The draws are therefore numpy's own: `random` is ``Generator.random``, and the few
-distributions the model needs are ports of numpy's C code on top of them (`standard_exponential`:
-the ziggurat of ``random_standard_exponential``, with numpy's tables as numba ships them;
-`gumbel`; `permute`: ``Generator.permutation`` of a 1-d array). A kernel that draws in the same
-order as the numpy code it replaces leaves the stream, and every result, unchanged; the
-Generator can be used from Python before and after, in turn. tests/test_bitgen.py checks each
-against numpy, value for value.
+- ``purpose``: which draw this is (an arrest, a craving, a patrol post...; the ``D_`` codes in
+  `brusim.model.codes`),
+- ``t``: the step,
+- ``who``: the agent (user, dealer, unit, worker) or place (cell, crew) the draw is for,
+- ``k``: the draw's number for that agent and purpose within the step (a candidate site, a
+  known market's place in the list); four consecutive k share one block (`open_row`).
 
-A handle is only valid while its Generator lives in this process: never pickle one (the model
-rebuilds them after a checkpoint is loaded).
+A user's craving at step t is the same number in every scenario; it changes only when the
+model's state makes it matter (the user is idle in one run and in treatment in another).
+
+`stream_key` makes the 128-bit key from the seed; `uniform`, `uniform_open`, `exponential`,
+`gumbel` are the compiled scalar draws, `open_row` a row of them for one agent; `uniforms`,
+`order` and `successes` the vectorised ones kernels and Python share (`Draws` binds the key and
+the step for Python code). A Philox block costs ~15 ns (the 64-bit multiplies are single machine
+instructions, `_mulhi`), about five times numpy's PCG64 draw: a whole 26-week run takes ~1.2x
+as long as with the sequential streams it replaced (docs/performance.md), the price of exact
+pairing.
 """
 
 from __future__ import annotations
-
-import ctypes
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
-from numba.np.random._constants import fe_double, ke_double, we_double, ziggurat_exp_r
 
-STATE, NEXT_DOUBLE, NEXT_UINT64, NEXT_UINT32 = 0, 1, 2, 3
-
-
-def handle(rng: np.random.Generator) -> np.ndarray:
-    """Addresses of ``rng``'s bit generator state and draw functions, for compiled kernels."""
-    c = rng.bit_generator.ctypes
-    address = [ctypes.cast(f, ctypes.c_void_p).value
-               for f in (c.next_double, c.next_uint64, c.next_uint32)]
-    return np.array([c.state_address, *address], np.int64)
+_M0 = np.uint64(0xD2E7470EE14C6C93)  # Philox4x64 multipliers (Random123)
+_M1 = np.uint64(0xCA5A826395121157)
+_W0 = np.uint64(0x9E3779B97F4A7C15)  # Weyl key increments
+_W1 = np.uint64(0xBB67AE8584CAA73B)
+_TO_DOUBLE = 1.0 / 9007199254740992.0  # 2**-53, numpy's next_double
 
 
-def _caller(result: ir.Type, result_type: types.Type):
-    """An intrinsic calling the C function at address ``fn`` with the state at ``state``."""
-
-    def call(typingctx, fn, state):
-        def codegen(context, builder, signature, args):
-            byte_ptr = ir.IntType(8).as_pointer()
-            fn_type = ir.FunctionType(result, [byte_ptr])
-            function = builder.inttoptr(args[0], fn_type.as_pointer())
-            return builder.call(function, [builder.inttoptr(args[1], byte_ptr)])
-
-        return result_type(types.int64, types.int64), codegen
-
-    return intrinsic(call)
+def init_seed(seed: int) -> np.random.SeedSequence:
+    """The seed of the one sequential stream: the initial state's (`rng.describe`)."""
+    return np.random.SeedSequence(int(seed), spawn_key=(0,))
 
 
-_call_double = _caller(ir.DoubleType(), types.float64)
-_call_uint64 = _caller(ir.IntType(64), types.uint64)
-_call_uint32 = _caller(ir.IntType(32), types.uint32)
+def describe(seed: int) -> dict:
+    """How the run's random numbers derive from ``seed``, for the manifest."""
+    key = stream_key(seed)
+    return {"init": {"generator": "PCG64", "entropy": int(seed), "spawn_key": [0]},
+            "steps": {"generator": "Philox4x64-10", "key": [f"{int(k):#018x}" for k in key],
+                      "counter": ["k // 4", "who", "t", "purpose"], "word": "k % 4"}}
 
 
-@njit(cache=True, inline="always")
-def random(h: np.ndarray) -> float:
-    """A uniform draw in [0, 1) (``Generator.random()``)."""
-    return _call_double(h[NEXT_DOUBLE], h[STATE])
+def stream_key(seed: int) -> np.ndarray:
+    """The run's 128-bit Philox key (two uint64 words) derived from ``seed``."""
+    return np.random.SeedSequence(int(seed)).generate_state(2, np.uint64)
 
 
-@njit(cache=True, inline="always")
-def _next_uint64(h: np.ndarray) -> np.uint64:
-    return _call_uint64(h[NEXT_UINT64], h[STATE])
+@intrinsic
+def _mulhi(typingctx, a, b):
+    """The high 64 bits of the 128-bit product ``a * b`` (one machine multiply)."""
+
+    def codegen(context, builder, signature, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        return builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+
+    return types.uint64(types.uint64, types.uint64), codegen
 
 
 @njit(cache=True, inline="always")
-def _next_uint32(h: np.ndarray) -> np.uint32:
-    return _call_uint32(h[NEXT_UINT32], h[STATE])
+def _mulhilo(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """The high and low 64 bits of the 128-bit product ``a * b``."""
+    return _mulhi(a, b), a * b
 
 
-@njit(cache=True)
-def standard_exponential(h: np.ndarray) -> float:
-    """An Exp(1) draw (``Generator.standard_exponential()``: numpy's ziggurat)."""
-    while True:
-        ri = _next_uint64(h) >> np.uint64(3)
-        idx = np.int64(ri & np.uint64(0xFF))
-        ri >>= np.uint64(8)
-        x = ri * we_double[idx]
-        if ri < ke_double[idx]:
-            return x
-        if idx == 0:
-            return ziggurat_exp_r - np.log1p(-random(h))
-        if (fe_double[idx - 1] - fe_double[idx]) * random(h) + fe_double[idx] < np.exp(-x):
-            return x
+@njit(cache=True, inline="always")
+def philox(key: np.ndarray, c0: np.uint64, c1: np.uint64, c2: np.uint64, c3: np.uint64
+           ) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """Philox4x64-10 of the counter (c0, c1, c2, c3) under ``key`` (2 uint64 words)."""
+    k0, k1 = key[0], key[1]
+    for r in range(10):
+        if r:
+            k0 += _W0
+            k1 += _W1
+        hi0, lo0 = _mulhilo(_M0, c0)
+        hi1, lo1 = _mulhilo(_M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
 
 
-@njit(cache=True)
-def gumbel(h: np.ndarray) -> float:
-    """A standard Gumbel draw (``Generator.gumbel()``)."""
-    while True:
-        u = 1.0 - random(h)
-        if u < 1.0:  # numpy rejects u == 1
-            return -np.log(-np.log(u))
+@njit(cache=True, inline="always")
+def _bits(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> np.uint64:
+    """Word ``k % 4`` of the block at counter (k // 4, who, t, purpose): a block serves four
+    consecutive k (`uniform_row`)."""
+    block = philox(key, np.uint64(k >> 2), np.uint64(who), np.uint64(t), np.uint64(purpose))
+    return block[k & 3]
 
 
-@njit(cache=True)
-def _interval(h: np.ndarray, top: int) -> int:
-    """A uniform integer in [0, top] (numpy's ``random_interval``: masked rejection)."""
-    if top == 0:
-        return 0
-    mx = np.uint64(top)
-    mask = mx
-    mask |= mask >> np.uint64(1)
-    mask |= mask >> np.uint64(2)
-    mask |= mask >> np.uint64(4)
-    mask |= mask >> np.uint64(8)
-    mask |= mask >> np.uint64(16)
-    mask |= mask >> np.uint64(32)
-    if mx <= np.uint64(0xFFFFFFFF):
-        while True:
-            value = np.uint64(_next_uint32(h)) & mask
-            if value <= mx:
-                return np.int64(value)
-    while True:
-        value = _next_uint64(h) & mask
-        if value <= mx:
-            return np.int64(value)
+@njit(cache=True, inline="always")
+def _to_unit(bits: np.uint64) -> float:
+    return np.float64(bits >> np.uint64(11)) * _TO_DOUBLE
+
+
+@njit(cache=True, inline="always")
+def _to_open_unit(bits: np.uint64) -> float:
+    return (np.float64(bits >> np.uint64(11)) + 0.5) * _TO_DOUBLE
+
+
+@njit(cache=True, inline="always")
+def uniform(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
+    """A uniform draw in [0, 1) (53 bits, as numpy's ``Generator.random``)."""
+    return _to_unit(_bits(key, purpose, t, who, k))
+
+
+@njit(cache=True, inline="always")
+def uniform_open(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
+    """A uniform draw in (0, 1): never 0, never 1."""
+    return _to_open_unit(_bits(key, purpose, t, who, k))
+
+
+@njit(cache=True, inline="always")
+def exponential(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
+    """An Exp(1) draw (inversion)."""
+    return -np.log(uniform_open(key, purpose, t, who, k))
+
+
+@njit(cache=True, inline="always")
+def gumbel(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
+    """A standard Gumbel draw (inversion)."""
+    return -np.log(-np.log(uniform_open(key, purpose, t, who, k)))
 
 
 @njit(cache=True, error_model="numpy")
-def uniforms(h: np.ndarray, n: int) -> np.ndarray:
-    """``n`` draws of ``Generator.random``."""
-    out = np.empty(n)
-    for k in range(n):
-        out[k] = random(h)
+def open_row(key: np.ndarray, purpose: int, t: int, who: int, out: np.ndarray) -> None:
+    """``out[k] = uniform_open(key, purpose, t, who, k)`` for every k, one block per four."""
+    n = out.shape[0]
+    for b in range((n + 3) >> 2):
+        c0, c1, c2, c3 = philox(key, np.uint64(b), np.uint64(who), np.uint64(t),
+                                np.uint64(purpose))
+        k = b << 2
+        out[k] = _to_open_unit(c0)
+        if k + 1 < n:
+            out[k + 1] = _to_open_unit(c1)
+        if k + 2 < n:
+            out[k + 2] = _to_open_unit(c2)
+        if k + 3 < n:
+            out[k + 3] = _to_open_unit(c3)
+
+
+@njit(cache=True, error_model="numpy")
+def uniforms(key: np.ndarray, purpose: int, t: int, who: np.ndarray) -> np.ndarray:
+    """One uniform per entry of ``who`` (k = 0)."""
+    out = np.empty(who.shape[0])
+    for i in range(who.shape[0]):
+        out[i] = uniform(key, purpose, t, who[i], 0)
     return out
 
 
-@njit(cache=True)
-def permute(h: np.ndarray, values: np.ndarray) -> None:
-    """Shuffle ``values`` in place as ``Generator.permutation`` orders a copy of them."""
-    for i in range(values.shape[0] - 1, 0, -1):
-        j = _interval(h, i)
-        values[i], values[j] = values[j], values[i]
+@njit(cache=True, error_model="numpy")
+def order(key: np.ndarray, purpose: int, t: int, items: np.ndarray) -> np.ndarray:
+    """``items`` in a random order keyed by each item (sorted by its own uniform, ties by
+    position): whether an item comes before another does not depend on the rest."""
+    return items[np.argsort(uniforms(key, purpose, t, items), kind="mergesort")]
+
+
+@njit(cache=True, error_model="numpy")
+def successes(key: np.ndarray, purpose: int, t: int, who: np.ndarray, trials: np.ndarray,
+              prob: float) -> np.ndarray:
+    """Binomial(``trials[i]``, ``prob``) per entry of ``who``, as counted Bernoulli draws
+    (k = 0, 1, ...): a binomial keyed trial by trial."""
+    out = np.zeros(who.shape[0], np.int64)
+    for i in range(who.shape[0]):
+        for k in range(trials[i]):
+            out[i] += uniform(key, purpose, t, who[i], k) < prob
+    return out
+
+
+class Draws:
+    """The run's key and a step, for Python code that draws (the hourly police plan,
+    recruitment): ``uniforms(purpose, who)``, ``order(purpose, items)``."""
+
+    __slots__ = ("key", "t")
+
+    def __init__(self, key: np.ndarray, t: int):
+        self.key, self.t = key, int(t)
+
+    def uniforms(self, purpose: int, who: np.ndarray) -> np.ndarray:
+        return uniforms(self.key, purpose, self.t, np.asarray(who, np.int64))
+
+    def order(self, purpose: int, items: np.ndarray) -> np.ndarray:
+        return order(self.key, purpose, self.t, np.asarray(items, np.int64))
+
+    def successes(self, purpose: int, who: np.ndarray, trials: np.ndarray,
+                  prob: float) -> np.ndarray:
+        return successes(self.key, purpose, self.t, np.asarray(who, np.int64),
+                         np.asarray(trials, np.int64), float(prob))

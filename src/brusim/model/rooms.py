@@ -15,6 +15,7 @@ from numba import njit
 
 from brusim.errors import ConfigError
 from brusim.model import rng as rd
+from brusim.model.codes import D_ROOM_ORDER
 
 
 class RoomState(NamedTuple):
@@ -36,15 +37,11 @@ class RoomSchedule(NamedTuple):
         return self.by_step_of_day[t % steps_per_day] & (t >= self.from_step)
 
 
-def _from_week(room, cfg) -> int:
-    """A room's first week: its own ``from_week``, else the scenario's intervention week (a
-    room a scenario opens is part of its intervention)."""
-    return int(room.from_week if room.from_week is not None else cfg.scenario.intervention_week)
-
-
-def build_rooms(cfg, smap, clock) -> tuple[RoomState, RoomSchedule]:
+def build_rooms(cfg, smap, clock, origin: int = 0, intervention_step: int | None = None
+                ) -> tuple[RoomState, RoomSchedule]:
     """The map's rooms with the scenario's settings (``scenario.rooms``; a room not named
-    stays closed)."""
+    stays closed). A room opens at its own ``from_week`` (counted from ``origin``, the run's
+    first step), else at the intervention (a room a scenario opens is part of it)."""
     rs = smap.rooms
     conf = dict(cfg.scenario.rooms or {})
     unknown = sorted(set(conf) - set(rs.ids))
@@ -53,6 +50,8 @@ def build_rooms(cfg, smap, clock) -> tuple[RoomState, RoomSchedule]:
                           f"{', '.join(rs.ids)}")
     get = [conf.get(r) for r in rs.ids]
     spw = clock.steps_per_week
+    if intervention_step is None:
+        intervention_step = origin + int(cfg.scenario.intervention_week * spw)
     open_ = np.array([bool(c and c.open) for c in get])
     open_hour = np.array([float(c.open_hour) if c else 0.0 for c in get])
     close_hour = np.array([float(c.close_hour) if c else 0.0 for c in get])
@@ -61,17 +60,21 @@ def build_rooms(cfg, smap, clock) -> tuple[RoomState, RoomSchedule]:
                       capacity=np.array([int(c.capacity_per_hour) if c else 0 for c in get]),
                       used_this_hour=np.zeros(len(rs.ids), np.int64))
     schedule = RoomSchedule(open_, open_hour, close_hour,
-                            np.array([int(_from_week(c, cfg) * spw) if c else 0 for c in get]),
+                            np.array([(origin + int(c.from_week * spw)
+                                       if c.from_week is not None else intervention_step)
+                                      if c else 0 for c in get]),
                             open_ & (hours >= open_hour) & (hours < close_hour))
     return state, schedule
 
 
 @njit(cache=True, error_model="numpy")
-def room_admissions(h: np.ndarray, sites: np.ndarray, willing: np.ndarray, open_now: np.ndarray,
-                    rooms: RoomState, reach_m: float) -> np.ndarray:
-    """Room used by each purchase at ``sites`` (-1: none): willing buyers go to the nearest
-    open room (network distance, ties: the first room) within ``reach_m``; each room admits up
-    to its free hourly capacity, its candidates in random order (``Generator.permutation``).
+def room_admissions(t: int, key: np.ndarray, buyers: np.ndarray, sites: np.ndarray,
+                    willing: np.ndarray, open_now: np.ndarray, rooms: RoomState, reach_m: float
+                    ) -> np.ndarray:
+    """Room used by each purchase (by ``buyers`` at ``sites``; -1: none): willing buyers go to
+    the nearest open room (network distance, ties: the first room) within ``reach_m``; each
+    room admits up to its free hourly capacity, its candidates in a random order keyed by
+    buyer (`rng.order`).
     ``rooms.used_this_hour`` grows in place."""
     dist, capacity, used = rooms.dist, rooms.capacity, rooms.used_this_hour
     out = np.full(sites.shape[0], -1, np.int64)
@@ -104,7 +107,8 @@ def room_admissions(h: np.ndarray, sites: np.ndarray, willing: np.ndarray, open_
             if nearest[k] == r:
                 cand[j] = k
                 j += 1
-        rd.permute(h, cand)
+        priority = rd.uniforms(key, D_ROOM_ORDER, t, buyers[cand])
+        cand = cand[np.argsort(priority, kind="mergesort")]
         took = min(max(capacity[r] - used[r], 0), n_cand)
         for j in range(took):
             out[cand[j]] = r

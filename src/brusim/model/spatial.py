@@ -84,10 +84,11 @@ class Ball:
         nb, seg = self.gather(rows)
         return np.bincount(seg, weights=field[nb], minlength=len(rows))
 
-    def sample(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One uniformly random node from each row's ball (the row itself if the ball is empty)."""
+    def sample(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """One uniformly random node from each row's ball by the uniforms ``u`` (one per row;
+        the row itself if the ball is empty)."""
         counts = self.counts[rows]
-        pick = (rng.random(len(rows)) * counts).astype(np.int64)
+        pick = (u * counts).astype(np.int64)
         if self.all_nonempty:
             return self.indices[self.indptr[rows] + pick].astype(np.int64, copy=False)
         out = rows.astype(np.int64)

@@ -12,6 +12,8 @@ from typing import Protocol
 import numpy as np
 
 from brusim.errors import ConfigError
+from brusim.model.codes import D_FOCUS_PICK, D_FOCUS_TARGET
+from brusim.model.rng import Draws
 
 
 class PoliceState(Protocol):
@@ -51,14 +53,13 @@ class Strategy:
         except KeyError as exc:
             raise ConfigError(f"police.focus_hotspots: {exc.args[0]}") from None
 
-    def plan(self, p: PoliceState, activity: np.ndarray, rng: np.random.Generator,
+    def plan(self, p: PoliceState, activity: np.ndarray, draws: Draws,
              units: np.ndarray | None = None) -> FocusPlan:
         """Focus hotspot per unit. ``units``: keep these focus units and only re-target them
         (a mid-hour move); by default the strategy picks the focus units itself."""
         return FocusPlan(np.full(len(p), -1, np.int32), self.cfg.patrol_stop_minutes, True)
 
-    def _pick_units(self, p: PoliceState, zones: np.ndarray | None,
-                    rng: np.random.Generator) -> np.ndarray:
+    def _pick_units(self, p: PoliceState, zones: np.ndarray | None, draws: Draws) -> np.ndarray:
         """On-duty units sent to the focus: a share of each contributing zone + reinforcements."""
         chosen = [np.flatnonzero(p.on_duty & (p.zone < 0))]
         for z in range(len(self.smap.zone_ids)):
@@ -66,7 +67,7 @@ class Strategy:
                 continue
             idx = np.flatnonzero(p.on_duty & (p.zone == z))
             k = int(round(self.cfg.focus_share * len(idx)))
-            chosen.append(rng.permutation(idx)[:k])
+            chosen.append(draws.order(D_FOCUS_PICK, idx)[:k])
         return np.concatenate(chosen).astype(np.int64)
 
     def _zones(self) -> np.ndarray | None:
@@ -86,9 +87,9 @@ class Concentrate(Strategy):
 
     name = "concentrate"
 
-    def plan(self, p, activity, rng, units=None):
+    def plan(self, p, activity, draws, units=None):
         target = np.full(len(p), -1, np.int32)
-        units = self._pick_units(p, self._zones(), rng) if units is None else units
+        units = self._pick_units(p, self._zones(), draws) if units is None else units
         if len(self.focus) and len(units):
             target[units] = self.focus[np.arange(len(units)) % len(self.focus)]
         return FocusPlan(target, self.cfg.focus_stop_minutes, False)
@@ -104,14 +105,14 @@ class HotspotSpread(Strategy):
     def _stop(self) -> float:
         return self.cfg.focus_stop_minutes
 
-    def plan(self, p, activity, rng, units=None):
+    def plan(self, p, activity, draws, units=None):
         target = np.full(len(p), -1, np.int32)
         pool = self.focus if len(self.focus) else self.listed
         if len(pool) == 0:
             return FocusPlan(target, self._stop(), self.move_every_step)
         hz = self.smap.zone[self.smap.hotspots.node[pool]]
         weights = activity[pool] + 1e-3
-        units = self._pick_units(p, self._zones(), rng) if units is None else units
+        units = self._pick_units(p, self._zones(), draws) if units is None else units
         merged = self.cfg.merged_command
         groups = [units] if merged else [units[p.zone[units] == z] for z in np.unique(p.zone)]
         for group in groups:
@@ -121,8 +122,10 @@ class HotspotSpread(Strategy):
             ok = np.ones(len(pool), bool) if merged or z < 0 else hz == z
             if not ok.any():
                 continue
-            w = np.where(ok, weights, 0.0)
-            target[group] = pool[rng.choice(len(pool), size=len(group), p=w / w.sum())]
+            cdf = np.cumsum(np.where(ok, weights, 0.0))
+            pick = np.searchsorted(cdf / cdf[-1], draws.uniforms(D_FOCUS_TARGET, group),
+                                   side="right")  # each unit's hotspot by its own uniform
+            target[group] = pool[np.minimum(pick, len(pool) - 1)]
         return FocusPlan(target, self._stop(), self.move_every_step)
 
 

@@ -17,6 +17,15 @@ from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
+    D_CRAVING,
+    D_LOYALTY,
+    D_MARKET_RACE,
+    D_PUBLIC_USE,
+    D_RECOVERED_STAY,
+    D_RELAPSE,
+    D_ROOM_WILLING,
+    D_SELLER,
+    D_SELLER_NOISE,
     EV_PUBLIC_USE,
     EV_ROOM_ENTRY,
     EV_TRANSACTION,
@@ -75,6 +84,7 @@ class UserParams(NamedTuple):
     room_reach_m: float
     avoid_police: bool
     relapse_prob: float
+    recovered_steps: float  # mean time until a recovered user returns (inf: never)
     loyalty: float
     search_radius32: np.float32
     search_decay32: np.float32  # -2 / search radius: the word-of-mouth distance decay
@@ -99,6 +109,10 @@ class UserParams(NamedTuple):
             room_use_prob_referred=float(beh.room_use_prob_referred),
             room_reach_m=float(beh.room_reach_m), avoid_police=bool(beh.avoid_police),
             relapse_prob=float(cfg.behaviour.outreach.relapse_prob),
+            recovered_steps=(float(cfg.behaviour.outreach.recovered_weeks)
+                             * clock.steps_per_week
+                             if cfg.behaviour.outreach.recovered_weeks is not None
+                             else np.inf),
             loyalty=float(beh.loyalty), search_radius32=np.float32(beh.search_radius_m),
             search_decay32=np.float32(-2.0 / float(beh.search_radius_m)),
             max_attempts=int(beh.max_attempts), walk_m=walk, transit_m=transit,
@@ -362,23 +376,39 @@ def set_out(t: int, u: UserState, start: np.ndarray, fresh: np.ndarray, picks: n
             u.ready[i] = t + p.retry_steps
 
 
+FOREVER = np.int64(2**62)  # a step never reached
+
+
 @njit(cache=True, error_model="numpy")
-def _end_treatments(t: int, h: np.ndarray, u: UserState, relapse_prob: float) -> None:
-    """Treatments that end now: relapse (idle, craving again) or recovery."""
+def _end_treatments(t: int, key: np.ndarray, u: UserState, relapse_prob: float,
+                    recovered_steps: float) -> None:
+    """Treatments that end now: relapse (idle, craving again) or recovery, which lasts an
+    exponential time of mean ``recovered_steps`` (inf: for good); recoveries that end now
+    return to the market."""
     done = where_equal_due(u.status, TREATMENT, u.until, t)
-    relapse = rd.uniforms(h, done.shape[0])
+    relapse = rd.uniforms(key, D_RELAPSE, t, done)
     for k in range(done.shape[0]):
+        i = done[k]
         if relapse[k] < relapse_prob:
-            u.status[done[k]] = IDLE
-            u.ready[done[k]] = t
+            u.status[i] = IDLE
+            u.ready[i] = t
         else:
-            u.status[done[k]] = RECOVERED
+            u.status[i] = RECOVERED
+            if np.isfinite(recovered_steps):
+                stay = recovered_steps * rd.exponential(key, D_RECOVERED_STAY, t, i, 0)
+                u.until[i] = t + 1 + np.int64(min(stay, 2.0**50))
+            else:
+                u.until[i] = FOREVER
+    back = where_equal_due(u.status, RECOVERED, u.until, t)
+    for i in back:
+        u.status[i] = IDLE
+        u.ready[i] = t
 
 
 @njit(cache=True, error_model="numpy")
-def _cravings(h: np.ndarray, cand: np.ndarray, rate: float) -> np.ndarray:
+def _cravings(t: int, key: np.ndarray, cand: np.ndarray, rate: float) -> np.ndarray:
     """The idle candidates who start craving now (probability ``rate`` each)."""
-    u_start = rd.uniforms(h, cand.shape[0])
+    u_start = rd.uniforms(key, D_CRAVING, t, cand)
     n_start = 0
     for k in range(cand.shape[0]):
         n_start += u_start[k] < rate
@@ -392,25 +422,28 @@ def _cravings(h: np.ndarray, cand: np.ndarray, rate: float) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _head_out(t: int, h: np.ndarray, u: UserState, start: np.ndarray, failed: np.ndarray,
+def _head_out(t: int, key: np.ndarray, u: UserState, start: np.ndarray, failed: np.ndarray,
               failed_at: np.ndarray, market: MarketView, w: UserWorld, p: UserParams) -> None:
     """New searchers stay loyal to their last market or ask word of mouth; failed ones look
     for another market (not the one they are at); all head out (`set_out`)."""
-    u_loyal = rd.uniforms(h, start.shape[0])
+    u_loyal = rd.uniforms(key, D_LOYALTY, t, start)
     fresh = np.empty(start.shape[0], np.bool_)
     n_fresh = 0
     for k in range(start.shape[0]):
         fresh[k] = u.known[start[k]] < 0 or u_loyal[k] >= p.loyalty
         n_fresh += fresh[k]
     origins = np.empty(n_fresh + failed.shape[0], np.int64)
+    searcher = np.empty(origins.shape[0], np.int64)
     exclude = np.zeros(origins.shape[0], np.bool_)
     j = 0
     for k in range(start.shape[0]):
         if fresh[k]:
             origins[j] = u.home[start[k]]
+            searcher[j] = start[k]
             j += 1
     for k in range(failed.shape[0]):
         origins[j] = failed_at[k]
+        searcher[j] = failed[k]
         exclude[j] = True
         j += 1
     markets = market.nodes
@@ -418,16 +451,17 @@ def _head_out(t: int, h: np.ndarray, u: UserState, start: np.ndarray, failed: np
         picks = np.full(origins.shape[0], -1, np.int64)
     else:
         race = np.empty((origins.shape[0], markets.shape[0]))
-        for i in range(origins.shape[0]):
+        for i in range(origins.shape[0]):  # Exp(1) per known market, by its place in the list
+            rd.open_row(key, D_MARKET_RACE, t, searcher[i], race[i])
             for k in range(markets.shape[0]):
-                race[i, k] = rd.standard_exponential(h)
+                race[i, k] = -np.log(race[i, k])
         picks = pick_markets(origins, markets, market.strength, w.x32, w.y32,
                              p.search_radius32, p.search_decay32, exclude, race)
     set_out(t, u, start, fresh, picks, failed, failed_at, w, p)
 
 
 @njit(cache=True, error_model="numpy")
-def users_step(t: int, h: np.ndarray, u: UserState, presence: Presence, w: UserWorld,
+def users_step(t: int, key: np.ndarray, u: UserState, presence: Presence, w: UserWorld,
                fields: tuple, sellers: tuple, public_cut: np.ndarray, rooms: RoomState,
                open_now: np.ndarray, rate: float, market: MarketView, p: UserParams,
                ev: tuple, rec: tuple) -> None:
@@ -438,15 +472,15 @@ def users_step(t: int, h: np.ndarray, u: UserState, presence: Presence, w: UserW
 
     ``sellers``: (the dealers selling now, their nodes); ``public_cut``: security-by-design
     nuisance cut per node (empty: none); ``open_now`` per room; ``rate``: the probability an
-    idle user craves now. Random numbers come from the users' stream ``h``, drawn in the order
-    and number the numpy code drew them; events and metrics go to the sinks ``ev``, ``rec``.
+    idle user craves now. Random numbers are keyed by ``key`` (`brusim.model.rng`), by user;
+    events and metrics go to the sinks ``ev``, ``rec``.
     """
     # named again: the caller passes plain tuples (`brusim.model.model.plain`)
     u, presence, w, fields = UserState(*u), Presence(*presence), UserWorld(*w), Fields(*fields)
     rooms, market, p = RoomState(*rooms), MarketView(*market), UserParams(*p)
-    _end_treatments(t, h, u, p.relapse_prob)
+    _end_treatments(t, key, u, p.relapse_prob, p.recovered_steps)
     cand, arr = scan_users(t, u, presence)
-    start = _cravings(h, cand, rate)
+    start = _cravings(t, key, cand, rate)
 
     none = np.zeros(0, np.int64)
     failed, failed_at, sites = none, none, none
@@ -456,8 +490,7 @@ def users_step(t: int, h: np.ndarray, u: UserState, presence: Presence, w: UserW
         width = w.purchase_padded.shape[1]
         noise = np.empty((arr.shape[0], width))
         for i in range(arr.shape[0]):
-            for k in range(width):
-                noise[i, k] = rd.random(h)
+            rd.open_row(key, D_SELLER_NOISE, t, arr[i], noise[i])
         origins = np.empty(arr.shape[0], np.int64)
         for i in range(arr.shape[0]):
             origins[i] = u.node[arr[i]]
@@ -465,7 +498,7 @@ def users_step(t: int, h: np.ndarray, u: UserState, presence: Presence, w: UserW
                                             w.sellers_at, noise, p.avoid_police, presence)
         buyers, sites, counts, failed = arr[ok], site[ok], n_sellers[ok], arr[~ok]
         nb = buyers.shape[0]
-        u_seller = rd.uniforms(h, nb)
+        u_seller = rd.uniforms(key, D_SELLER, t, buyers)
         in_room = np.zeros(0, np.bool_)
         room = none
         any_open = False
@@ -476,10 +509,11 @@ def users_step(t: int, h: np.ndarray, u: UserState, presence: Presence, w: UserW
             for k in range(nb):
                 prob = p.room_use_prob_referred if u.referred_until[buyers[k]] >= t \
                     else p.room_use_prob
-                willing[k] = rd.random(h) < prob
-            room = room_admissions(h, sites, willing, open_now, rooms, p.room_reach_m)
+                willing[k] = rd.uniform(key, D_ROOM_WILLING, t, buyers[k], 0) < prob
+            room = room_admissions(t, key, buyers, sites, willing, open_now, rooms,
+                                   p.room_reach_m)
             in_room = room >= 0
-        u_public = rd.uniforms(h, nb)
+        u_public = rd.uniforms(key, D_PUBLIC_USE, t, buyers)
         dealer, public, failed_at = purchases(
             t, u, buyers, sites, counts, (u_seller, u_public), public_cut, in_room, failed,
             sellers, fields, w.market_padded, p)
@@ -498,7 +532,7 @@ def users_step(t: int, h: np.ndarray, u: UserState, presence: Presence, w: UserW
             record(rec, M_UNSERVED, failed_at, 1.0)
 
     if start.shape[0] or failed.shape[0]:
-        _head_out(t, h, u, start, failed, failed_at, market, w, p)
+        _head_out(t, key, u, start, failed, failed_at, market, w, p)
 
     n_search = 0
     for i in range(u.status.shape[0]):

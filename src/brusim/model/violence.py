@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from brusim.model import rng as rd
-from brusim.model.codes import EV_VIOLENT_INCIDENT, M_VIOLENT_INCIDENTS
+from brusim.model.codes import D_VIOLENCE, EV_VIOLENT_INCIDENT, M_VIOLENT_INCIDENTS
 from brusim.model.dealers import DealerState
 from brusim.model.events import emit
 from brusim.model.recorder import record
@@ -87,7 +87,7 @@ def violence_odds(t: int, selling: np.ndarray, seller_nodes: np.ndarray, cell: n
 
 
 @njit(cache=True, error_model="numpy")
-def violence_step(t: int, h: np.ndarray, selling: np.ndarray, seller_nodes: np.ndarray,
+def violence_step(t: int, key: np.ndarray, selling: np.ndarray, seller_nodes: np.ndarray,
                   cell: np.ndarray, d: DealerState, p: ViolenceParams, ev: tuple, rec: tuple
                   ) -> None:
     """Each contested cell (`violence_odds`) sees an incident with its probability, recorded
@@ -101,7 +101,7 @@ def violence_step(t: int, h: np.ndarray, selling: np.ndarray, seller_nodes: np.n
     hit = np.empty(contested.shape[0], np.int64)
     n_hit = 0
     for j in range(contested.shape[0]):
-        if rd.random(h) < prob[j]:
+        if rd.uniform(key, D_VIOLENCE, t, contested[j], 0) < prob[j]:
             hit[n_hit] = contested[j]
             n_hit += 1
     if n_hit == 0:

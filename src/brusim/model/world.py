@@ -77,10 +77,7 @@ class World:
         self.balls = build_balls(cfg, smap)
         self.footfall = self._footfall()
         self.hotspot_weights = self._hotspot_weights(cfg)
-        self.sbd = self._security_by_design(cfg)
-        self.any_sbd = bool(self.sbd.any())
-        self.sbd_attractiveness_cut = float(cfg.scenario.sbd_attractiveness_cut) * self.sbd
-        self.sbd_nuisance_cut = float(cfg.scenario.sbd_nuisance_cut) * self.sbd
+        self.set_scenario(cfg)
         self.footfall_pull = float(beh.dealers.footfall_weight) * self.footfall
         self.decay_risk = half_life_factor(clock, beh.dealers.risk_half_life_hours)
         self.decay_arrest = half_life_factor(clock, beh.dealers.arrest_memory_hours)
@@ -96,6 +93,13 @@ class World:
         state = self.__dict__.copy()
         state["smap"] = state["balls"] = None
         return state
+
+    def set_scenario(self, cfg) -> None:
+        """The scenario's security-by-design cuts (at the start, and at a branch)."""
+        self.sbd = self._security_by_design(cfg)
+        self.any_sbd = bool(self.sbd.any())
+        self.sbd_attractiveness_cut = float(cfg.scenario.sbd_attractiveness_cut) * self.sbd
+        self.sbd_nuisance_cut = float(cfg.scenario.sbd_nuisance_cut) * self.sbd
 
     def attach(self, cfg, smap: StreetMap) -> None:
         """Re-attach the map after a checkpoint was loaded, rebuilding the neighbourhoods."""

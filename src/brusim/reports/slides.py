@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from brusim.reports.findings import Finding, findings
 from brusim.reports.i18n import count_decimals, format_number, tr, value_ci
@@ -275,7 +276,30 @@ def closing_slides(res: Results, lang: str) -> list[Slide]:
         Block("code", [f"brusim report {res.path} --lang {lang}"]),
     ]
     return [Slide(tr("assumptions_title", lang), [Block("bullets", assumptions)]),
-            *params, Slide(tr("sources_title", lang), sources)]
+            *spinup_slides(res, lang), *params, Slide(tr("sources_title", lang), sources)]
+
+
+def spinup_slides(res: Results, lang: str) -> list[Slide]:
+    """Appendix: how each seed's business as usual was spun up before the runs began, the
+    rule's verdict and the weekly series it judged."""
+    path = res.path / "spinup.parquet"
+    if not path.is_file():
+        return []
+    table = pd.read_parquet(path)
+    yes, no = tr("spinup_settled_yes", lang), tr("spinup_settled_no", lang)
+    rows = [[str(int(r.seed)), str(int(r.weeks)),
+             (yes.format(week=int(r.settled_week)) if r.settled else no)]
+            for r in table.itertuples()]
+    unsettled = int((~table["settled"].astype(bool)).sum())
+    note = tr("spinup_rule", lang, rule=str(table["rule"].iloc[0]))
+    if unsettled:
+        note += " " + tr("spinup_unsettled", lang, n=unsettled, total=len(table))
+    fig = res.path / "figures" / "spinup.png"
+    return [Slide(tr("spinup_title", lang),
+                  table=Table([tr("spinup_seed", lang), tr("spinup_weeks", lang),
+                               tr("spinup_verdict", lang)], rows, [0.2, 0.2, 0.6],
+                              [[False, False, not r.settled] for r in table.itertuples()]),
+                  images=[(fig, "")] if fig.is_file() else [], note=note)]
 
 
 def build_slides(res: Results, lang: str, animation: list[Path] = ()) -> list[Slide]:
