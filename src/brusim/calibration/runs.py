@@ -11,6 +11,7 @@ import pandas as pd
 
 from brusim.analysis.windows import Windows
 from brusim.calibration.spec import Arm, Places
+from brusim.config.load import override_key
 from brusim.config.validate import problems
 from brusim.errors import ConfigError
 from brusim.experiments.compare import (
@@ -49,11 +50,6 @@ class RunPlan:
     def tasks(self) -> list[tuple[Arm, int]]:
         return [(arm, k) for k in range(self.first_seed, self.first_seed + self.seeds)
                 for arm in self.arms]
-
-
-def override_key(override: str) -> str:
-    """The config key of a Hydra override (``+a.b=1`` -> ``a.b``)."""
-    return override.split("=", 1)[0].lstrip("+~").strip()
 
 
 def adapt_arms(arms: list[Arm], places: Places) -> tuple[Arm, ...]:

@@ -26,6 +26,11 @@ def searchpath_override() -> list[str]:
     return [f"hydra.searchpath=[file://{user}]"] if user is not None else []
 
 
+def override_key(override: str) -> str:
+    """The config key of a Hydra override (``+a.b=1`` -> ``a.b``)."""
+    return override.split("=", 1)[0].lstrip("+~").strip()
+
+
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
     """Compose ``configs/<config_name>.yaml`` (brusim's, or the user's config folder) with Hydra
     overrides; errors become ConfigError."""

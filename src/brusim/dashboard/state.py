@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from omegaconf import DictConfig
 
-from brusim.config.load import compose_config
+from brusim.config.load import compose_config, override_key
 from brusim.config.validate import validate
 from brusim.errors import ConfigError
 from brusim.experiments.spinup import start_model
@@ -61,11 +61,6 @@ class Controls:
         """Hydra overrides for the controls that are plain config values."""
         return [f"scenario={self.scenario}", f"police.focus_share={self.focus_share:g}",
                 f"population.n_outreach={self.n_outreach}", f"seed={self.seed}"]
-
-
-def override_key(override: str) -> str:
-    """The config key of a Hydra override (``+a.b=1`` -> ``a.b``)."""
-    return override.split("=", 1)[0].lstrip("+~").strip()
 
 
 def compose(launch: Launch, controls: Controls | None = None) -> DictConfig:

@@ -62,8 +62,9 @@ def output_folder(cfg: DictConfig) -> Path:
 
 def is_scenario_choice(override: str) -> bool:
     """Whether a Hydra override picks the scenario (``scenario=x``, ``scenario.name=y``)."""
-    key = override.split("=", 1)[0].lstrip("+~")
-    return key in ("scenario", "scenario.name")
+    from brusim.config.load import override_key
+
+    return override_key(override) in ("scenario", "scenario.name")
 
 
 def baseline_config(cfg: DictConfig) -> DictConfig | None:
