@@ -271,9 +271,9 @@ class GlueModel(BrusselsMarketModel):
         d, p, key = self.dealers, self.dealer_params, self.key
         n_who, k_rand = len(who), p.k_rand
         markets = self.markets.nodes
-        # each deciding dealer's own draws: a mate, a market, k_rand nodes, a Gumbel a candidate
+        # each deciding dealer's own draws: a mate, k_rand nodes, a Gumbel a candidate (the known
+        # market is drawn in the kernel, keyed by dealer and market node)
         u_mate = rd.uniforms(key, cd.D_SITE_MATE, t, who)
-        u_market = rd.uniforms(key, cd.D_SITE_MARKET, t, who) if len(markets) else _NO_DRAWS
         u_sample = np.array([rd.uniform_open(key, cd.D_SITE_SAMPLE, t, who[i], r)
                              for r in range(k_rand) for i in range(n_who)])
         noise = np.array([[rd.gumbel(key, cd.D_SITE_NOISE, t, w, j)
@@ -282,7 +282,7 @@ class GlueModel(BrusselsMarketModel):
         sbd_on = t >= self.intervention_step and self.world.any_sbd
         new_site, moved, lie_low = dl.decide_sites(
             who, d, self._crews, markets, self.site_search,
-            dl.SiteDraws(u_mate, u_market, u_sample, noise), (d.node[selling], d.crew[selling]),
+            dl.SiteDraws(u_mate, key, t, u_sample, noise), (d.node[selling], d.crew[selling]),
             self.world.fields, self.world.sbd_attractiveness_cut if sbd_on else _NO_DRAWS, p)
         mv = who[moved]
         if len(mv):
@@ -348,9 +348,9 @@ class GlueModel(BrusselsMarketModel):
         markets = self.markets.nodes
         if len(markets) == 0 or len(origins) == 0:
             picks = np.full(len(origins), -1, np.int64)
-        else:  # an Exp(1) per searcher and known market (by its place in the list)
-            race = np.array([[rd.exponential(key, cd.D_MARKET_RACE, t, s, k)
-                              for k in range(len(markets))] for s in searchers])
+        else:  # an Exp(1) per searcher and known market, keyed by the market's node
+            race = np.array([[rd.exponential(key, cd.D_MARKET_RACE, t, s, m)
+                              for m in markets] for s in searchers])
             x32, y32 = self.world.xy32
             picks = pick_markets(origins, markets, self.markets.strength, x32, y32,
                                  p.search_radius32, p.search_decay32,

@@ -17,6 +17,7 @@ import pytest
 
 from brusim.model import BrusselsMarketModel, codes
 from brusim.model import dealers as dl
+from brusim.model import rng as rd
 from brusim.model import users as us
 from brusim.model.market import choose_markets
 from brusim.model.police import (
@@ -290,6 +291,10 @@ def old_crew_index(d: dl.DealerState):
     return order, start, sorted_crew.searchsorted(crews, "right") - start
 
 
+SITE_KEY = rd.stream_key(20261203)  # the keyed market pick of the site-decision oracle
+SITE_T = 7
+
+
 def old_decide(d: dl.DealerState, who, selling, aware: Ball, market: Ball, markets, smap, beh,
                demand_near, footfall_pull, exposure, sbd_cut, rng):
     """Pre-numba numpy rules (candidate_sites, known_market_near, _site_counts, site_utility,
@@ -302,12 +307,13 @@ def old_decide(d: dl.DealerState, who, selling, aware: Ball, market: Ball, marke
     order, start, size = old_crew_index(d)
     mate = order[start[crew] + (rng.random(len(who)) * size[crew]).astype(np.int64)]
     cands[:, 2] = np.where(d.status[mate] == codes.ACTIVE, d.node[mate], home)
-    if len(markets):  # a random known market in reach
+    if len(markets):  # the known market in reach with the smallest uniform keyed by its node
         xy = xy64(smap)
-        in_reach = (np.abs(xy[cur][:, None] - xy[markets]) <= aware.radius_m).cumsum(axis=1)
-        r = (rng.random(len(cur)) * in_reach[:, -1]).astype(np.int64)
-        best = (in_reach > r[:, None]).argmax(axis=1)
-        cands[:, 3] = np.where(in_reach[:, -1] > 0, markets[best], cur)
+        in_reach = np.abs(xy[cur][:, None] - xy[markets]) <= aware.radius_m
+        keyed = np.array([[rd.uniform(SITE_KEY, codes.D_SITE_MARKET, SITE_T, w, m)
+                           for m in markets] for w in who]).reshape(len(who), len(markets))
+        best = np.where(in_reach, keyed, 2.0).argmin(axis=1)
+        cands[:, 3] = np.where(in_reach.any(axis=1), markets[best], cur)
     base = np.concatenate([cur, home] * (k_rand // 2) + [cur] * (k_rand % 2))
     cands[:, 4:] = old_sample(aware, base, rng).reshape(k_rand, len(who)).T
     comp, own = old_site_counts(cands, crew, market, d.node[selling], d.crew[selling],
@@ -641,7 +647,6 @@ def kernel_decide(model, d, who, selling, aware, market, markets, smap, beh, dem
     p = model.dealer_params._replace(choice_noise=float(beh.choice_noise))
     n_who, k_rand = len(who), p.k_rand
     u_mate = rng.random(n_who)
-    u_market = rng.random(n_who) if len(markets) else NONE_F
     u_sample = rng.random(k_rand * n_who)
     noise = rng.gumbel(size=(n_who, dl.FIXED_CANDIDATES + k_rand))
     x32, y32 = node_xy32(smap)
@@ -651,7 +656,7 @@ def kernel_decide(model, d, who, selling, aware, market, markets, smap, beh, dem
                            smap.y, float(smap.circuity), footfall_pull)
     fields = fields_of(smap.n_nodes, demand_near=demand_near, presence=presence, memory=memory)
     return dl.decide_sites(who, d, dl.crew_index(d), markets, search,
-                           dl.SiteDraws(u_mate, u_market, u_sample, noise),
+                           dl.SiteDraws(u_mate, SITE_KEY, SITE_T, u_sample, noise),
                            (d.node[selling], d.crew[selling]), fields,
                            NONE_F if sbd is None else sbd, p), head
 

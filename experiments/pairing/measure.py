@@ -4,7 +4,9 @@ transactions after the intervention in the hotspot catchments more than ``--km``
 line) from the scenario's focus hotspot: per area and seed, the log ratio scenario / baseline,
 and per area its SD over seeds (issue 19: at most 0.02).
 
-Usage: ``python experiments/pairing/measure.py --seeds 6 --weeks 20 [--scenario midi_plan]``
+Usage: ``python experiments/pairing/measure.py --seeds 6 --weeks 20 [--scenario midi_plan]``;
+``--rekey`` measures the yardstick of no pairing at all (the baseline against itself with other
+random numbers after the branch).
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import pandas as pd
 from brusim.config.load import compose_config
 from brusim.experiments.spinup import start_model
 from brusim.model import BrusselsMarketModel
+from brusim.model import rng as rd
 
 
-def transactions_after(cfg, baseline) -> tuple[pd.Series, BrusselsMarketModel]:
+def transactions_after(cfg, baseline, rekey: int | None = None
+                       ) -> tuple[pd.Series, BrusselsMarketModel]:
     model, _ = start_model(cfg, baseline=baseline)  # both from the same spun-up state
+    if rekey is not None:  # the same state, other random numbers after the branch
+        model.key = model.deployment.key = rd.stream_key(rekey)
     model.run()
     areas = model.area_metrics()
     after = areas[(areas.area_kind == "hotspot")
@@ -43,6 +49,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="midi_plan")
     parser.add_argument("--focus", default="gare_du_midi")
     parser.add_argument("--km", type=float, default=3.0)
+    parser.add_argument("--rekey", action="store_true",
+                        help="the yardstick of no pairing: the baseline again from the same "
+                             "spun-up state with other random numbers after the branch")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rows = []
@@ -50,8 +59,11 @@ def main() -> None:
         common = [f"seed={seed}", f"weeks={args.weeks:g}", "run.progress=false", *args.overrides]
         baseline = compose_config(common)
         base, model = transactions_after(baseline, baseline)
-        scen, _ = transactions_after(compose_config([*common, f"scenario={args.scenario}"]),
-                                     baseline)
+        if args.rekey:
+            scen, _ = transactions_after(baseline, baseline, rekey=10_000 + seed)
+        else:
+            scen, _ = transactions_after(
+                compose_config([*common, f"scenario={args.scenario}"]), baseline)
         for area in remote_areas(model, args.focus, args.km):
             rows.append({"seed": seed, "area": area, "baseline": base.get(area, 0.0),
                          "scenario": scen.get(area, 0.0)})

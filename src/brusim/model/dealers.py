@@ -138,7 +138,8 @@ class SiteDraws(NamedTuple):
     """The random numbers of one round of site decisions, drawn in this order."""
 
     u_mate: np.ndarray  # a crew-mate per deciding dealer
-    u_market: np.ndarray  # a known market in reach (empty when no market is known)
+    key: np.ndarray  # the run's key: a known market in reach is the one with the smallest
+    t: int  # uniform keyed by (dealer, market node) at step t
     u_sample: np.ndarray  # k_rand random nodes per dealer
     noise: np.ndarray  # a Gumbel per candidate
 
@@ -305,7 +306,8 @@ def candidate_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.n
                     search: SiteSearch, draws: SiteDraws, k_rand: int) -> np.ndarray:
     """Candidate sites of each deciding dealer (docs/ODD.md 7.10), one row per dealer: the
     current site, the crew's home, a random crew-mate's site (home if that mate is not active),
-    a known market within the awareness radius (the current site if none) and ``k_rand``
+    a known market within the awareness radius (the one with the smallest uniform keyed by
+    dealer and market node; the current site if none) and ``k_rand``
     random nodes of the awareness balls (around the current site for even and the crew's home
     for odd draws)."""
     crew_order, crew_start, crew_size = crews
@@ -331,14 +333,14 @@ def candidate_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.n
                 # |dx| or |dy| beyond the radius: out of reach without the square root
                 reach[m] = (abs(dx) <= r32 and abs(dy) <= r32 and np.hypot(dx, dy) <= r32)
                 total += reach[m]
-            if total > 0:
-                r = np.int64(draws.u_market[i] * total)
+            if total > 0:  # keyed by node: a market entering or leaving the list elsewhere
+                lowest = 2.0  # changes no other choice
                 for m in range(markets.shape[0]):
                     if reach[m]:
-                        if r == 0:
+                        v = rd.uniform(draws.key, D_SITE_MARKET, draws.t, dealer, markets[m])
+                        if v < lowest:
+                            lowest = v
                             cands[i, 3] = markets[m]
-                            break
-                        r -= 1
         for r in range(k_rand):
             base = home if r % 2 == 1 else cur
             lo = search.aware_indptr[base]
@@ -437,12 +439,10 @@ def decide_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.ndar
 
 
 @njit(cache=True, error_model="numpy")
-def _site_draws(key: np.ndarray, t: int, who: np.ndarray, any_market: bool, k_rand: int
-                ) -> SiteDraws:
+def _site_draws(key: np.ndarray, t: int, who: np.ndarray, k_rand: int) -> SiteDraws:
     """The decision round's random numbers, each keyed by its dealer (`brusim.model.rng`)."""
     n_who = who.shape[0]
     u_mate = rd.uniforms(key, D_SITE_MATE, t, who)
-    u_market = rd.uniforms(key, D_SITE_MARKET, t, who) if any_market else np.zeros(0)
     u_sample = np.empty(k_rand * n_who)
     noise = np.empty((n_who, FIXED_CANDIDATES + k_rand))
     row = np.empty(k_rand)
@@ -453,7 +453,7 @@ def _site_draws(key: np.ndarray, t: int, who: np.ndarray, any_market: bool, k_ra
         rd.open_row(key, D_SITE_NOISE, t, who[i], noise[i])
         for j in range(FIXED_CANDIDATES + k_rand):
             noise[i, j] = -np.log(-np.log(noise[i, j]))  # Gumbel
-    return SiteDraws(u_mate, u_market, u_sample, noise)
+    return SiteDraws(u_mate, key, t, u_sample, noise)
 
 
 @njit(cache=True, error_model="numpy")
@@ -485,7 +485,7 @@ def dealers_step(t: int, key: np.ndarray, d: DealerState, selling: np.ndarray,
     if n_who:
         who = selling[act]
         risk_who = risk[act]
-        draws = _site_draws(key, t, who, markets.shape[0] > 0, p.k_rand)
+        draws = _site_draws(key, t, who, p.k_rand)
         seller_nodes = np.empty(selling.shape[0], np.int64)
         seller_crews = np.empty(selling.shape[0], d.crew.dtype)
         for k in range(selling.shape[0]):

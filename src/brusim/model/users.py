@@ -450,11 +450,17 @@ def _head_out(t: int, key: np.ndarray, u: UserState, start: np.ndarray, failed: 
     if markets.shape[0] == 0 or origins.shape[0] == 0:
         picks = np.full(origins.shape[0], -1, np.int64)
     else:
-        race = np.empty((origins.shape[0], markets.shape[0]))
-        for i in range(origins.shape[0]):  # Exp(1) per known market, by its place in the list
-            rd.open_row(key, D_MARKET_RACE, t, searcher[i], race[i])
+        # Exp(1) per searcher and known market, keyed by the market's node (not its place in
+        # the list): a change to the list elsewhere leaves this searcher's other draws alone.
+        # Markets surely out of reach (beyond the radius in x or y) score 0 in `pick_markets`
+        # whatever their draw, so they get none.
+        race = np.ones((origins.shape[0], markets.shape[0]))
+        r32 = p.search_radius32
+        for i in range(origins.shape[0]):
+            ox, oy = w.x32[origins[i]], w.y32[origins[i]]
             for k in range(markets.shape[0]):
-                race[i, k] = -np.log(race[i, k])
+                if abs(ox - w.x32[markets[k]]) <= r32 and abs(oy - w.y32[markets[k]]) <= r32:
+                    race[i, k] = rd.exponential(key, D_MARKET_RACE, t, searcher[i], markets[k])
         picks = pick_markets(origins, markets, market.strength, w.x32, w.y32,
                              p.search_radius32, p.search_decay32, exclude, race)
     set_out(t, u, start, fresh, picks, failed, failed_at, w, p)
