@@ -2,7 +2,10 @@
 
 Each pattern function takes the tables that `brusim.experiments.compare` writes per run (with
 the ``scenario`` column holding the arm name) and returns one `Check` per quantity it tests: the
-mean over seeds, its 95% t interval, the target band and whether the mean lies in the band.
+mean over seeds with its 95% t interval (levels: a share, entries a day, incidents a year, the
+baseline's drift) or, for a scenario against another arm, the paired contrast of per-seed totals
+(`contrast_check`: ratio of sums - 1 with its log-scale interval, never below -100%); the
+target band; whether the estimate lies in the band and whether the whole interval does.
 
 Tables:
 
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from brusim.analysis import metrics as mt
+from brusim.analysis.contrasts import paired_contrast
 from brusim.analysis.displacement import mean_ci
 
 WEEKS_PER_YEAR = 52.0
@@ -112,12 +116,29 @@ def make_check(pattern: str, name: str, spec: CheckSpec, values: Sequence[float]
     """Summarise per-seed ``values`` (mean and 95% t CI) against ``spec``."""
     x = np.asarray(values, dtype=float)
     mean, lo, hi = mean_ci(x)
+    return _judged(pattern, name, spec, (mean, lo, hi), int(np.isfinite(x).sum()), detail)
+
+
+def contrast_check(pattern: str, name: str, spec: CheckSpec, scenario: pd.Series,
+                   baseline: pd.Series, detail: str = "") -> Check:
+    """A relative change judged against ``spec``: the paired contrast of per-seed totals
+    (`brusim.analysis.contrasts`), ratio of sums - 1 with its log-scale 95% interval, which
+    never reaches below -100%."""
+    seeds = scenario.index.intersection(baseline.index)
+    c = paired_contrast(scenario.loc[seeds].to_numpy(), baseline.loc[seeds].to_numpy())
+    base = f"baseline {c.baseline:.3g} a seed" + (", a small base" if c.small_base else "")
+    detail = f"{detail}; ratio of sums over seeds ({base})" if detail else base
+    return _judged(pattern, name, spec, (c.relative, c.relative_lo, c.relative_hi), c.n, detail)
+
+
+def _judged(pattern: str, name: str, spec: CheckSpec, estimate: tuple[float, float, float],
+            n: int, detail: str) -> Check:
+    mean, lo, hi = estimate
     band = spec.band
     passed = band.contains(mean)
     robust = passed and band.contains(lo) and band.contains(hi)
     dist = band.distance(mean, spec.log)
-    return Check(pattern, name, spec.target, band.text(), mean, lo, hi,
-                 int(np.isfinite(x).sum()), passed, robust,
+    return Check(pattern, name, spec.target, band.text(), mean, lo, hi, n, passed, robust,
                  dist / spec.scale if math.isfinite(dist) else math.nan, detail)
 
 
@@ -190,22 +211,14 @@ def concentration(nodes: pd.DataFrame, n_nodes: int, spec: CheckSpec, *, scenari
                        f"top {k} of {n_nodes} street nodes, {window} window")]
 
 
-def node_relative(nodes: pd.DataFrame, scenario: str, baseline: str, members: np.ndarray,
-                  event: str = "transaction", window: str = "after") -> pd.Series:
-    """Per common seed: scenario / baseline - 1 of ``event`` counts summed over the street
-    nodes ``members`` in ``window`` (nan where the baseline total is zero)."""
+def node_totals(nodes: pd.DataFrame, scenario: str, members: np.ndarray,
+                event: str = "transaction", window: str = "after") -> pd.Series:
+    """Per seed of ``scenario``: ``event`` counts summed over the street nodes ``members`` in
+    ``window`` (0 where none)."""
     sel = nodes[(nodes["event"] == event) & (nodes["window"] == window)
-                & nodes["node"].isin(np.asarray(members))]
-
-    def per_seed(scen: str) -> pd.Series:
-        seeds = sorted(nodes.loc[nodes["scenario"] == scen, "seed"].unique())
-        return (sel[sel["scenario"] == scen].groupby("seed")["count"].sum()
-                .reindex(seeds, fill_value=0.0))
-
-    s, b = per_seed(scenario), per_seed(baseline)
-    seeds = s.index.intersection(b.index)
-    s, b = s.loc[seeds], b.loc[seeds]
-    return (s / b.where(b > 0) - 1.0).astype(float)
+                & (nodes["scenario"] == scenario) & nodes["node"].isin(np.asarray(members))]
+    seeds = sorted(nodes.loc[nodes["scenario"] == scenario, "seed"].unique())
+    return sel.groupby("seed")["count"].sum().reindex(seeds, fill_value=0.0).astype(float)
 
 
 def midi_plan(nodes: pd.DataFrame, displacement: pd.DataFrame, specs: dict[str, CheckSpec],
@@ -226,11 +239,11 @@ def midi_plan(nodes: pd.DataFrame, displacement: pd.DataFrame, specs: dict[str, 
                       ("nearby_change", "nearby")):
         if name not in specs:
             continue
-        values = node_relative(nodes, scenario, baseline, areas[key], event)
-        out.append(make_check(pattern, name, specs[name], values.to_numpy(),
-                              f"{scenario}/{baseline} - 1 of {event}s in the {key} area "
-                              f"({labels.get(key, key)}, {len(areas[key])} street nodes), "
-                              "after window"))
+        out.append(contrast_check(
+            pattern, name, specs[name], node_totals(nodes, scenario, areas[key], event),
+            node_totals(nodes, baseline, areas[key], event),
+            f"{scenario}/{baseline} - 1 of {event}s in the {key} area "
+            f"({labels.get(key, key)}, {len(areas[key])} street nodes), after window"))
     if "wdq" in specs:
         d = displacement[displacement["scenario"] == scenario]
         improved = d["target_change"] < 0
@@ -264,12 +277,12 @@ def violence(weekly: pd.DataFrame, results: pd.DataFrame, specs: dict[str, Check
                               f"{baseline}: {_ci_text(w['total'])} incidents in "
                               f"{int(w['weeks'].max()) if len(w) else 0} weeks, x52/weeks"))
     if "disrupted_change" in specs:
-        rel = paired_relative(results, scenario, baseline, "violent_incidents", ["region"],
-                              area_kind="region")
         base = area_totals(results, baseline, "violent_incidents", ["region"], area_kind="region")
-        out.append(make_check(pattern, "disrupted_change", specs["disrupted_change"],
-                              rel.to_numpy(), f"{scenario}/{baseline} - 1, region, after window "
-                              f"(baseline {_ci_text(base)} incidents)"))
+        out.append(contrast_check(
+            pattern, "disrupted_change", specs["disrupted_change"],
+            area_totals(results, scenario, "violent_incidents", ["region"], area_kind="region"),
+            base, f"{scenario}/{baseline} - 1, region, after window (baseline "
+            f"{_ci_text(base)} incidents)"))
     return out
 
 
@@ -277,10 +290,10 @@ def koper(results: pd.DataFrame, specs: dict[str, CheckSpec], *, short: str, lon
           pattern: str = "koper") -> list[Check]:
     """Long stops deter more than drive-bys: seller-hours and transactions summed over the
     hotspot catchments, long-stop arm relative to the short-stop arm (paired by seed)."""
-    return [make_check(pattern, metric, spec,
-                       paired_relative(results, long, short, metric, None,
-                                       area_kind="hotspot").to_numpy(),
-                       f"{long}/{short} - 1, all hotspot catchments, after window")
+    return [contrast_check(pattern, metric, spec,
+                           area_totals(results, long, metric, None, area_kind="hotspot"),
+                           area_totals(results, short, metric, None, area_kind="hotspot"),
+                           f"{long}/{short} - 1, all hotspot catchments, after window")
             for metric, spec in specs.items()]
 
 
@@ -301,9 +314,11 @@ def replacement(results: pd.DataFrame, specs: dict[str, CheckSpec], *, scenario:
             out.append(void_check(pattern, metric, spec,
                                   f"premise failed: {premise}, need x{min_arrest_ratio:g}"))
             continue
-        rel = paired_relative(results, scenario, baseline, metric, ["region"], area_kind="region")
-        out.append(make_check(pattern, metric, spec, rel.to_numpy(),
-                              f"{scenario}/{baseline} - 1, region, after window; {premise}"))
+        out.append(contrast_check(
+            pattern, metric, spec,
+            area_totals(results, scenario, metric, ["region"], area_kind="region"),
+            area_totals(results, baseline, metric, ["region"], area_kind="region"),
+            f"{scenario}/{baseline} - 1, region, after window; {premise}"))
     return out
 
 

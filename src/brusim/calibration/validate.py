@@ -124,7 +124,7 @@ def value_text(row) -> str:
 
 def markdown_table(table: pd.DataFrame, book: PatternBook | None = None) -> str:
     """The checks as a Markdown table: pattern, check, target, value [95% CI], pass, robust."""
-    lines = ["| pattern | check | target | model: mean [95% CI] | band | pass | CI in band |",
+    lines = ["| pattern | check | target | model: estimate [95% CI] | band | pass | CI in band |",
              "|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         title = r["title"] if "title" in r else r["pattern"]
@@ -133,7 +133,7 @@ def markdown_table(table: pd.DataFrame, book: PatternBook | None = None) -> str:
                      f"{'PASS' if r['passed'] else 'FAIL'} | {'yes' if r['robust'] else 'no'} |")
     n_pass = int(table["passed"].sum())
     lines.append("")
-    lines.append(f"{n_pass} of {len(table)} checks pass (mean over seeds inside the band); "
+    lines.append(f"{n_pass} of {len(table)} checks pass (estimate inside the band); "
                  f"{int(table['robust'].sum())} with the whole 95% CI inside.")
     notes = [f"- {r['pattern']}/{r['check']}: {r['detail']}" for _, r in table.iterrows()
              if r["detail"]]
@@ -146,7 +146,7 @@ def console_table(table: pd.DataFrame) -> str:
     """A compact plain-text table for the terminal."""
     rows = [(str(r["pattern"]), str(r["check"]), value_text(r), str(r["band"]),
              "PASS" if r["passed"] else "FAIL") for _, r in table.iterrows()]
-    head = ("pattern", "check", "model: mean [95% CI]", "target band", "result")
+    head = ("pattern", "check", "model: estimate [95% CI]", "target band", "result")
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths)),
