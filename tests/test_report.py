@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 
+from brusim.analysis.contrasts import MIN_BASE, UNDECIDED, paired_contrast
 from brusim.errors import BrusimError
 from brusim.reports import i18n, slides
 from brusim.reports.brief import build_report
@@ -57,18 +59,19 @@ def parse_number(text: str, lang: str) -> float:
 
 
 def expected_pages(results_dir: Path) -> int:
-    """Title, 2 findings pages per scenario, one map page per scenario, hotspot tables (rows
-    with any dealing, at most `ROWS_PER_PAGE` per page), displacement, region table, police
-    hours, time series, assumptions, the spin-up appendix (when the comparison spun up), 2
-    parameter pages, sources."""
+    """Title, 2 findings pages per scenario, one map page per scenario, hotspot tables against
+    business as usual (rows with any dealing, at most `ROWS_PER_PAGE` per page), displacement,
+    region table, police hours, time series, assumptions, the spin-up appendix (when the
+    comparison spun up), 2 parameter pages, sources."""
     settings = yaml.safe_load((results_dir / "settings.yaml").read_text())
     scenarios, target = settings["scenarios"], settings["target"]
-    s = pd.read_parquet(results_dir / "summary.parquet")
-    tx = s[(s["metric"] == "transactions") & (s["area_kind"] == "hotspot")]
+    p = pd.read_parquet(results_dir / "paired.parquet")
+    tx = p[(p["metric"] == "transactions") & (p["area_kind"] == "hotspot")]
     table_pages = 0
-    for scen in scenarios:
+    for scen in scenarios[1:]:  # one table per scenario against business as usual
         sub = tx[tx["scenario"] == scen]
-        rows = ((sub["before"] != 0) | (sub["after"] != 0) | (sub["area"] == target)).sum()
+        rows = ((sub["baseline_mean"] != 0) | (sub["scenario_mean"] != 0)
+                | (sub["area"] == target)).sum()
         table_pages += max(1, math.ceil(rows / slides.ROWS_PER_PAGE))
     k = len(scenarios) - 1
     spinup = int((results_dir / "spinup.parquet").is_file())
@@ -112,16 +115,24 @@ def test_html_is_self_contained(reports: dict[str, list[Path]], results_dir: Pat
 
 
 def perturbed(results_dir: Path, tmp_path: Path) -> Path:
-    """A copy whose paired table has varied differences: some intervals exclude zero, some
-    cross it, some baselines are zero (the report must show absolute numbers there)."""
+    """A copy whose paired table holds varied contrasts, each computed by `paired_contrast` from
+    made-up per-seed totals: clear and unclear effects, large bases and small ones, baselines
+    of zero (the report must show events there, not percentages)."""
     out = copy_results(results_dir, tmp_path / "perturbed")
     p = pd.read_parquet(out / "paired.parquet")
     rng = np.random.default_rng(1)
-    diff = rng.normal(0, 1, len(p)) * (p["baseline_mean"].to_numpy() + 10) * 0.5
-    half = np.abs(rng.normal(0, 1, len(p))) * np.abs(diff) * 1.2 + 0.5
-    p["difference"], p["difference_lo"], p["difference_hi"] = diff, diff - half, diff + half
-    p["crosses_zero"] = (p["difference_lo"] <= 0) & (p["difference_hi"] >= 0)
-    p["relative"] = p["difference"] / p["baseline_mean"].replace(0, np.nan)
+    for i in range(len(p)):
+        level = rng.choice([0.0, 20.0, 400.0, 3000.0])
+        b = rng.poisson(level, 4).astype(float)
+        s = rng.poisson(level * rng.choice([0.4, 1.0, 1.7]) + rng.choice([0.0, 30.0]), 4)
+        c = paired_contrast(s.astype(float), b)
+        for col, value in (("baseline_mean", c.baseline), ("scenario_mean", c.scenario),
+                           ("difference", c.difference), ("difference_lo", c.difference_lo),
+                           ("difference_hi", c.difference_hi), ("relative", c.relative),
+                           ("relative_lo", c.relative_lo), ("relative_hi", c.relative_hi),
+                           ("small_base", c.small_base), ("verdict", c.verdict)):
+            p.loc[p.index[i], col] = value
+    p["crosses_zero"] = ~((p["difference_lo"] > 0) | (p["difference_hi"] < 0))
     p.to_parquet(out / "paired.parquet", index=False)
     return out
 
@@ -143,19 +154,56 @@ def test_findings_match_paired_table(results_dir: Path, tmp_path: Path, lang: st
         base = row["baseline_mean"]
         assert (f.baseline_mean, f.difference, f.difference_lo, f.difference_hi) == (
             base, row["difference"], row["difference_lo"], row["difference_hi"])
-        assert f.clear == (not row["crosses_zero"])
+        assert f.clear == (row["verdict"] != UNDECIDED)
         assert (UNCLEAR[lang] in f.text) == (not f.clear)
-        if base > 0:
-            assert f.relative == pytest.approx(row["difference"] / base)
-            shown = [100 * row[c] / base for c in ("difference", "difference_lo",
-                                                   "difference_hi")]
-        else:
+        if base >= MIN_BASE:
+            assert f.relative == pytest.approx(row["relative"])
+            assert f.relative_lo >= -1.0  # never below -100%
+            shown = [100 * row[c] for c in ("relative", "relative_lo", "relative_hi")]
+        else:  # a small base: events, not a percentage
             assert math.isnan(f.relative)
             shown = [row[c] for c in ("difference", "difference_lo", "difference_hi")]
         numbers = [parse_number(n, lang) for n in NUMBER.findall(f.text)]
         assert len(numbers) == 5, f.text
         for got, want in zip(numbers, [*shown, base, weeks], strict=True):
             assert abs(got - want) <= 0.5 + 1e-9, (f.text, got, want)
+
+
+def test_contrasts_recomputed_from_the_shards(results_dir: Path) -> None:
+    """The paired table's contrasts, recomputed from the runs' own window totals (each shard's
+    results.parquet) without the analysis code: ratio of the summed totals and its log-scale
+    interval by the delta method; and the range rules hold on every row."""
+    settings = yaml.safe_load((results_dir / "settings.yaml").read_text())
+    shards = sorted((results_dir / "shards").glob("*/results.parquet"))
+    frames = [pd.read_parquet(f) for f in shards]
+    runs = pd.concat(frames, ignore_index=True)
+    paired = pd.read_parquet(results_dir / "paired.parquet")
+    baseline, scenario = settings["scenarios"][0], settings["scenarios"][1]
+    after = runs[runs["window"] == "after"]
+    checked = 0
+    for (kind, area, metric), want in paired[paired["scenario"] == scenario].groupby(
+            ["area_kind", "area", "metric"]):
+        sel = after[(after["area_kind"] == kind) & (after["area"] == area)
+                    & (after["metric"] == metric)]
+        b = sel[sel["scenario"] == baseline].set_index("seed")["value"].sort_index()
+        s = sel[sel["scenario"] == scenario].set_index("seed")["value"].sort_index()
+        assert list(s.index) == list(b.index)
+        s, b = s.to_numpy(float), b.to_numpy(float)
+        row = want.iloc[0]
+        assert row["difference"] == pytest.approx((s - b).mean(), abs=1e-9)
+        if b.mean() >= MIN_BASE and s.mean() > 0:
+            ratio = s.sum() / b.sum()
+            z = s / s.mean() - b / b.mean()
+            half = stats.t.ppf(0.975, len(s) - 1) * z.std(ddof=1) / math.sqrt(len(s))
+            assert row["relative"] == pytest.approx(ratio - 1)
+            assert row["relative_lo"] == pytest.approx(ratio * math.exp(-half) - 1)
+            assert row["relative_hi"] == pytest.approx(ratio * math.exp(half) - 1)
+            checked += 1
+    assert checked >= 3
+    finite = paired["relative_lo"].dropna()
+    assert (finite >= -1.0).all() and (paired["relative"].dropna() >= -1.0).all()
+    assert (paired["baseline_mean"] >= 0).all() and (paired["scenario_mean"] >= 0).all()
+    assert (paired["small_base"] == (paired["baseline_mean"] < MIN_BASE)).all()
 
 
 def test_number_formatting() -> None:

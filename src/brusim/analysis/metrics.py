@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from brusim.analysis.contrasts import paired_contrast
 from brusim.analysis.displacement import (
     concentration_share,
     interpret_wdq,
@@ -52,7 +53,15 @@ def summarise(change: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 def paired_vs_baseline(change: pd.DataFrame, baseline: str, column: str = "after",
                        level: float = 0.95) -> pd.DataFrame:
     """Scenario minus baseline, paired by seed (common random numbers), with CIs and a flag
-    where the interval crosses zero."""
+    where the difference's interval crosses zero.
+
+    With ``column="after"`` (window totals: counts) each row is a paired contrast
+    (`brusim.analysis.contrasts.paired_contrast`): ``relative`` = ratio of the summed totals - 1
+    with a log-scale interval (never below -100%), ``small_base`` when the baseline has fewer
+    than `contrasts.MIN_BASE` events a window (show counts, not a percentage) and a ``verdict``.
+    With another column (a before-to-after change, which may be negative) only the difference
+    and its interval are defined; ``relative`` is the difference over the baseline's mean and
+    has no interval."""
     base = change[change["scenario"] == baseline].set_index(
         ["seed", "area_kind", "area", "metric"])[column]
     rows = []
@@ -63,13 +72,24 @@ def paired_vs_baseline(change: pd.DataFrame, baseline: str, column: str = "after
         g = g.set_index("seed")[column]
         b = base.xs((kind, area, metric), level=("area_kind", "area", "metric"))
         seeds = g.index.intersection(b.index)
-        res = paired_difference_ci(g.loc[seeds].to_numpy(), b.loc[seeds].to_numpy(), level)
-        base_mean = float(b.loc[seeds].mean()) if len(seeds) else np.nan
-        rows.append({"scenario": scen, "area_kind": kind, "area": area, "metric": metric,
-                     "baseline_mean": base_mean, "difference": res["mean"],
-                     "difference_lo": res["lo"], "difference_hi": res["hi"], "n": res["n"],
-                     "crosses_zero": res["crosses_zero"],
-                     "relative": res["mean"] / base_mean if base_mean else np.nan})
+        s_vals, b_vals = g.loc[seeds].to_numpy(), b.loc[seeds].to_numpy()
+        row = {"scenario": scen, "area_kind": kind, "area": area, "metric": metric}
+        if column == "after":
+            c = paired_contrast(s_vals, b_vals, level)
+            row.update(baseline_mean=c.baseline, scenario_mean=c.scenario,
+                       difference=c.difference, difference_lo=c.difference_lo,
+                       difference_hi=c.difference_hi, n=c.n,
+                       crosses_zero=not (c.difference_lo > 0 or c.difference_hi < 0),
+                       relative=c.relative, relative_lo=c.relative_lo,
+                       relative_hi=c.relative_hi, small_base=c.small_base, verdict=c.verdict)
+        else:
+            res = paired_difference_ci(s_vals, b_vals, level)
+            base_mean = float(b_vals.mean()) if len(seeds) else np.nan
+            row.update(baseline_mean=base_mean, difference=res["mean"],
+                       difference_lo=res["lo"], difference_hi=res["hi"], n=res["n"],
+                       crosses_zero=res["crosses_zero"],
+                       relative=res["mean"] / base_mean if base_mean else np.nan)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

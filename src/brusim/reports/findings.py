@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brusim.analysis.contrasts import UNDECIDED
 from brusim.reports.i18n import check_language, count_decimals, format_number, tr, value_ci
 from brusim.reports.results import Results, load_results, scenario_description
 
@@ -19,9 +20,9 @@ REGION_FINDINGS = ("violent_incidents", "public_use", "police_hours", "outreach_
 class Finding:
     """One key finding: a row of ``paired.parquet`` and the sentence that reports it.
 
-    ``relative*`` are ``difference*/baseline_mean`` (NaN when the baseline mean is 0; the
-    sentence then gives the absolute difference). ``clear`` is False when the 95% CI of the
-    difference includes zero.
+    ``relative*`` are the paired contrast's ratio of sums - 1 and its log-scale interval (NaN
+    on a small base, when the sentence gives the difference in events instead). ``clear`` is
+    the contrast's verdict: the difference's interval excludes zero and the ratio's excludes 1.
     """
 
     scenario: str
@@ -40,19 +41,35 @@ class Finding:
     text: str
 
 
+def shown_as_counts(row: pd.Series) -> bool:
+    """Whether a ``paired.parquet`` row is read in events, not as a percentage: a small base
+    (`brusim.analysis.contrasts.MIN_BASE`) or no ratio at all (a baseline of zero)."""
+    return bool(row["small_base"]) or not np.isfinite(float(row["relative"]))
+
+
+def contrast_text(row: pd.Series, lang: str) -> str:
+    """A ``paired.parquet`` row as ``value [lo to hi]``: the relative change, or on a small base
+    the change in events."""
+    if shown_as_counts(row):
+        diff = tuple(float(row[c]) for c in ("difference", "difference_lo", "difference_hi"))
+        return value_ci(diff, lang, "number", count_decimals(diff[0]))
+    rel = tuple(float(row[c]) for c in ("relative", "relative_lo", "relative_hi"))
+    return value_ci(rel, lang, "percent")
+
+
 def finding_from_row(res: Results, row: pd.Series, group: str, lang: str) -> Finding:
     """Phrase one ``paired.parquet`` row as a model result, with its number and 95% CI."""
     base = float(row["baseline_mean"])
     diff, lo, hi = (float(row[c]) for c in ("difference", "difference_lo", "difference_hi"))
-    rel = (diff / base, lo / base, hi / base) if base > 0 else (np.nan,) * 3
-    value = (value_ci(rel, lang, "percent") if base > 0
-             else value_ci((diff, lo, hi), lang, "number", count_decimals(diff)))
+    rel = ((np.nan,) * 3 if shown_as_counts(row)
+           else tuple(float(row[c]) for c in ("relative", "relative_lo", "relative_hi")))
+    value = contrast_text(row, lang)
     desc = scenario_description(res, row["scenario"], lang)
     subject = (tr("subject", lang, id=row["scenario"], desc=desc) if desc
                else tr("subject_bare", lang, id=row["scenario"]))
     where = (tr("where_region", lang) if row["area_kind"] == "region"
              else tr("where_hotspot", lang, area=res.name(row["area"])))
-    clear = not bool(row["crosses_zero"])
+    clear = row["verdict"] != UNDECIDED
     text = tr("finding_clear" if clear else "finding_unclear", lang, subject=subject,
               metric=tr(f"metric_{row['metric']}", lang), where=where, value=value,
               base=format_number(base, lang, count_decimals(base)), n=res.window_weeks)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brusim.reports.findings import Finding, findings
+from brusim.analysis.contrasts import MIN_BASE, UNDECIDED
+from brusim.reports.findings import Finding, contrast_text, findings, shown_as_counts
 from brusim.reports.i18n import count_decimals, format_number, tr, value_ci
 from brusim.reports.results import Results, scenario_label
 
@@ -110,39 +111,42 @@ def map_slides(res: Results, lang: str) -> list[Slide]:
 
 
 def hotspot_table(res: Results, scenario: str, lang: str) -> tuple[Table, list[str]]:
-    """Before, after, change [CI] and relative change [CI] of transactions per hotspot (the
-    target first, then by activity under the baseline), and the names of the hotspots without
-    any dealing in either window (left out of the table)."""
-    s = res.tables["summary"]
-    tx = s[(s["metric"] == "transactions") & (s["area_kind"] == "hotspot")]
-    order = (tx[tx["scenario"] == res.baseline].set_index("area")["before"]
-             .sort_values(ascending=False, kind="stable").index.tolist())
+    """Transactions per hotspot in the window after the intervention: business as usual, the
+    scenario (means a run), and the paired contrast (difference [CI], relative change [CI], in
+    events on a small base); the target first, then by business-as-usual activity. Also the
+    names of the hotspots without any dealing in either scenario (left out of the table)."""
+    p = res.tables["paired"]
+    tx = p[(p["scenario"] == scenario) & (p["metric"] == "transactions")
+           & (p["area_kind"] == "hotspot")].set_index("area")
+    order = tx["baseline_mean"].sort_values(ascending=False, kind="stable").index.tolist()
     order = sorted(order, key=lambda a: a != res.settings.target)
-    sub = tx[tx["scenario"] == scenario].set_index("area")
     rows, muted, empty = [], [], []
-    for area in [a for a in order if a in sub.index]:
-        r = sub.loc[area]
-        if r["before"] == 0 and r["after"] == 0 and area != res.settings.target:
+    for area in order:
+        r = tx.loc[area]
+        if r["baseline_mean"] == 0 and r["scenario_mean"] == 0 and area != res.settings.target:
             empty.append(res.name(area))
             continue
-        change = value_ci(r[["change", "change_lo", "change_hi"]], lang, "number",
-                          count_decimals(r["change"]))
-        rel = value_ci(r[["relative_change", "relative_change_lo", "relative_change_hi"]], lang,
-                       "percent")
-        rows.append([res.name(area), format_number(r["before"], lang, count_decimals(r["before"])),
-                     format_number(r["after"], lang, count_decimals(r["after"])), change, rel])
-        unclear = not r["change_lo"] > 0 and not r["change_hi"] < 0
+        diff = value_ci(r[["difference", "difference_lo", "difference_hi"]], lang, "number",
+                        count_decimals(r["difference"]))
+        rel = (tr("small_base", lang) if shown_as_counts(r) else contrast_text(r, lang))
+        rows.append([res.name(area),
+                     format_number(r["baseline_mean"], lang, count_decimals(r["baseline_mean"])),
+                     format_number(r["scenario_mean"], lang, count_decimals(r["scenario_mean"])),
+                     diff, rel])
+        unclear = r["verdict"] == UNDECIDED
         muted.append([False, False, False, unclear, unclear])
-    header = [tr("hotspot", lang), tr("before", lang), tr("after", lang), tr("change", lang),
-              tr("relative_change", lang)]
-    return Table(header, rows, [3.8, 1.2, 1.2, 3.4, 3.0], muted), empty
+    header = [tr("hotspot", lang), tr("col_baseline", lang), tr("col_scenario", lang),
+              tr("difference", lang), tr("relative_change", lang)]
+    return Table(header, rows, [3.8, 1.6, 1.6, 3.2, 3.0], muted), empty
 
 
 def hotspot_slides(res: Results, lang: str) -> list[Slide]:
-    """One table per scenario (long tables take several PDF pages)."""
-    note = tr("hotspots_note", lang, n=res.window_weeks, r=res.settings.replications)
+    """One table per scenario against business as usual (long tables take several PDF
+    pages)."""
+    note = tr("hotspots_note", lang, n=res.window_weeks, r=res.settings.replications,
+              m=format_number(MIN_BASE, lang))
     slides = []
-    for scen in res.settings.scenarios:
+    for scen in res.others:
         table, empty = hotspot_table(res, scen, lang)
         extra = f" {tr('hotspots_empty', lang, names=', '.join(empty))}" if empty else ""
         slides.append(Slide(tr("hotspots_title", lang, scenario=scen), table=table,
@@ -188,13 +192,8 @@ def region_table(res: Results, lang: str) -> Table:
                 cells.append(tr("not_defined", lang))
                 grey.append(False)
                 continue
-            r = reg.loc[m]
-            b = r["baseline_mean"]
-            diff = r[["difference", "difference_lo", "difference_hi"]].to_numpy(dtype=float)
-            text = (value_ci(diff / b, lang, "percent") if b > 0
-                    else value_ci(diff, lang, "number", count_decimals(diff[0])))
-            cells.append(text.replace(" [", "\n[", 1))
-            grey.append(bool(r["crosses_zero"]))
+            cells.append(contrast_text(reg.loc[m], lang).replace(" [", "\n[", 1))
+            grey.append(reg.loc[m, "verdict"] == UNDECIDED)
         rows.append(cells)
         muted.append(grey)
     header = [tr("scenario", lang), *(tr(f"col_{m}", lang) for m in REGION_TABLE)]
