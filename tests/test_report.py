@@ -206,6 +206,31 @@ def test_contrasts_recomputed_from_the_shards(results_dir: Path) -> None:
     assert (paired["small_base"] == (paired["baseline_mean"] < MIN_BASE)).all()
 
 
+def test_results_database_is_documented(results_dir: Path) -> None:
+    """Every table and column of results.duckdb carries its description (issue 21, item 5),
+    the node table maps the results, and docs/results.md is the schema's rendering."""
+    import duckdb
+
+    from brusim.experiments import results_schema
+
+    with duckdb.connect(str(results_dir / "results.duckdb"), read_only=True) as con:
+        tables = dict(con.execute("SELECT table_name, comment FROM duckdb_tables()").fetchall())
+        columns = con.execute("SELECT table_name, column_name, comment FROM duckdb_columns() "
+                              "WHERE NOT internal").fetchall()
+        xy = con.execute("SELECT count(*), min(lon), max(lon), count(DISTINCT zone) "
+                         "FROM nodes_xy").fetchone()
+    assert {"paired", "results", "nodes_xy"} <= set(tables)
+    assert all(tables.values()), [t for t, c in tables.items() if not c]
+    missing = [(t, c) for t, c, comment in columns if not comment]
+    assert not missing, f"undocumented columns (add them to results_schema.yaml): {missing}"
+    assert len(columns) > 100
+    assert xy[0] > 100 and xy[1] < xy[2] and xy[3] >= 1
+    assert results_schema.column_text("paired", "no_such_column") is None
+    doc = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+    assert doc.read_text(encoding="utf-8") == results_schema.markdown(), (
+        "docs/results.md is stale: python3 scripts/results_doc.py --write")
+
+
 def test_number_formatting() -> None:
     assert format_number(1234.5, "en", 1) == "1,234.5"
     assert format_number(1234.5, "fr", 1) == "1\u202f234,5"

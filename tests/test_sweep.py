@@ -80,7 +80,12 @@ def test_sweep_writes_one_complete_shard_per_point(clean):
     assert (table["scenario"] == "baseline").all() and (table["steps"] == 1344).all()
     assert "run.figures" not in table.columns  # display settings are not parameters
     totals = table["region.transactions"].to_numpy()
-    assert np.isfinite(totals).all() and (totals > 0).all() and len(set(totals)) == 4
+    assert np.isfinite(totals).all() and (totals > 0).all()
+    # four different runs: region-wide sales are fixed by demand (every search is served in
+    # this small city), so two points may share a region total (seed 0: 2,788 at 400 m and at
+    # 800 m) but not where the sales were
+    where = table["central.transactions.after"].to_numpy()
+    assert len(set(zip(totals, where, strict=True))) == 4
     change = table["central.transactions.after"] - table["central.transactions.before"]
     np.testing.assert_allclose(table["central.transactions.change"], change)
     assert np.isfinite(table[["displacement.wdd", "displacement.wdd_se"]].to_numpy()).all()

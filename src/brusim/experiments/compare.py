@@ -452,6 +452,7 @@ def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]
 
 def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
     """Build the analysis tables, the DuckDB file and the figures from the shards."""
+    from brusim.experiments.results_schema import node_table
     from brusim.map import load_street_map
     from brusim.model.model import map_settings
 
@@ -491,6 +492,7 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
         ignore_index=True)
     listed = np.unique(smap.hotspots.catchment_indices)
     tables["emerging"] = mt.emerging_hotspots(sales, listed, threshold=emerging_threshold(sales))
+    tables["nodes_xy"] = node_table(smap)  # so the results can be mapped without the map
     for name, df in tables.items():
         write_parquet(out / f"{name}.parquet", df)
     write_duckdb(out / "results.duckdb", tables)
@@ -510,9 +512,12 @@ def emerging_threshold(sales: pd.DataFrame) -> float:
 
 
 def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
-    """Write every table into a fresh DuckDB file, built aside, flushed, read back (each
-    table's row count) and only then moved over ``path``: a failure leaves the old file."""
+    """Write every table into a fresh DuckDB file, with the descriptions of its tables and
+    columns as comments (results_schema.yaml), built aside, flushed, read back (each table's
+    row count) and only then moved over ``path``: a failure leaves the old file."""
     import duckdb
+
+    from brusim.experiments.results_schema import comment_statements
 
     kept = {name: df for name, df in tables.items() if df.shape[1] > 0}  # e.g. no receivers
 
@@ -524,6 +529,8 @@ def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
                     con.register("df_view", df)
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM df_view")
                     con.unregister("df_view")
+                    for statement in comment_statements(name, list(df.columns)):
+                        con.execute(statement)
                 con.execute("CHECKPOINT")
         except duckdb.Error as exc:
             raise OSError(str(exc).splitlines()[0]) from None
