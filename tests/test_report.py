@@ -156,6 +156,8 @@ def test_findings_match_paired_table(results_dir: Path, tmp_path: Path, lang: st
             base, row["difference"], row["difference_lo"], row["difference_hi"])
         assert f.clear == (row["verdict"] != UNDECIDED)
         assert (UNCLEAR[lang] in f.text) == (not f.clear)
+        if lang == "fr":  # contractions: "du scénario", never "de le scénario"
+            assert not re.search(r"\b(de|à) (le|les)\b", f.text), f.text
         if base >= MIN_BASE:
             assert f.relative == pytest.approx(row["relative"])
             assert f.relative_lo >= -1.0  # never below -100%
