@@ -107,3 +107,22 @@ def test_contrast_check_is_judged_on_the_ratio_of_sums():
     # a seed only in one arm is left out
     chk2 = pt.contrast_check("midi_plan", "target_change", spec, s, b.drop(3))
     assert chk2.n == 3
+
+
+def test_level_interval_and_weekly_bands_never_dip_below_zero():
+    import pandas as pd
+
+    from brusim.analysis.compare_figures import weekly_band
+    from brusim.analysis.contrasts import level_interval
+
+    m, lo, hi = level_interval([0.0, 0.0, 30.0])  # a t interval would reach -33
+    assert m == pytest.approx(10.0) and 0.0 < lo < m < hi
+    t = stats.t.ppf(0.975, 2)
+    assert lo == pytest.approx(10.0 * math.exp(-t * np.std([0, 0, 30], ddof=1) / (10 * 3**0.5)))
+    assert level_interval([0.0, 0.0]) == (0.0, 0.0, 0.0)
+    weekly = pd.DataFrame({"week": [0, 0, 0, 1, 1, 1, 2], "transactions":
+                           [0.0, 1.0, 40.0, 0.0, 0.0, 0.0, 5.0]})
+    band = weekly_band(weekly, "transactions")
+    assert (band["lo"] >= 0).all() and (band["lo"] <= band["mean"]).all()
+    assert band.loc[1].tolist() == [0.0, 0.0, 0.0]
+    assert band.loc[2].tolist() == [5.0, 5.0, 5.0]  # one seed: the mean, no band

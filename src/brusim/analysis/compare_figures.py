@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from brusim.analysis.contrasts import level_interval
 from brusim.analysis.run_figures import KEY_HOTSPOTS, _figure, plot_node_map
 from brusim.io import save_figure
 
@@ -98,6 +98,17 @@ def plot_change_map(nodes, smap, scenario: str, baseline: str, path: Path) -> Pa
                          label="change in transactions per node (red: more)")
 
 
+def weekly_band(weekly: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per week: the mean over seeds of ``metric`` and its 95% band by the contrasts' method
+    (`brusim.analysis.contrasts.level_interval`: log scale, never below zero; the mean itself
+    where one seed gives no interval)."""
+    rows = {week: level_interval(g.to_numpy()) for week, g in weekly.groupby("week")[metric]}
+    band = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "lo", "hi"])
+    band["lo"] = band["lo"].fillna(band["mean"])
+    band["hi"] = band["hi"].fillna(band["mean"])
+    return band.sort_index()
+
+
 def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
                         intervention_week: float, names: dict[str, str],
                         metric: str = "transactions") -> Path:
@@ -109,12 +120,10 @@ def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
     for ax, h in zip(axes, hs, strict=False):
         sub = weekly[weekly["area"].astype(str) == h]
         for scen in scenarios:
-            g = sub[sub["scenario"] == scen].groupby("week")[metric]
-            mean, sem, n = g.mean(), g.sem(), g.count()
-            half = sem * stats.t.ppf(0.975, np.maximum(n - 1, 1))
-            ax.plot(mean.index, mean, color=colors[scen], lw=1.8, label=scen)
-            ax.fill_between(mean.index, mean - half.fillna(0), mean + half.fillna(0),
-                            color=colors[scen], alpha=0.18, lw=0)
+            band = weekly_band(sub[sub["scenario"] == scen], metric)
+            ax.plot(band.index, band["mean"], color=colors[scen], lw=1.8, label=scen)
+            ax.fill_between(band.index, band["lo"], band["hi"], color=colors[scen],
+                            alpha=0.18, lw=0)
         ax.axvline(intervention_week, color="grey", ls="--", lw=1)
         ax.set_title(names.get(h, h), fontsize=13)
         ax.grid(alpha=0.3)

@@ -130,3 +130,23 @@ def paired_contrast(scenario: ArrayLike, baseline: ArrayLike, level: float = 0.9
         verdict = UNDECIDED
     return Contrast(n, b_mean, s_mean, d_mean, d_lo, d_hi, ratio, r_lo, r_hi,
                     bool(b_mean < min_base), verdict)
+
+
+def level_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of non-negative counts over seeds with the contrasts' interval method on the log
+    scale (delta method: ``mean × exp(±t × sd / (mean × sqrt(n)))``), so a band of counts never
+    dips below zero. Returns (mean, lo, hi); (0, 0, 0) when every value is 0, no interval for
+    fewer than 2 values."""
+    x = np.asarray(values, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if (x < 0).any():
+        raise ValueError("counts cannot be negative")
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan, math.nan
+    if mean == 0:
+        return 0.0, 0.0, 0.0
+    half = _t(level, x.size) * float(x.std(ddof=1)) / (mean * math.sqrt(x.size))
+    return mean, mean * math.exp(-half), mean * math.exp(half)
