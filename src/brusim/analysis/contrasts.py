@@ -27,7 +27,7 @@ so); with a baseline total of zero the ratio is undefined (nan) and only the cou
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -65,12 +65,6 @@ class Contrast:
     @property
     def relative_hi(self) -> float:
         return self.ratio_hi - 1.0
-
-    def as_row(self) -> dict:
-        row = asdict(self)
-        row.update(relative=self.relative, relative_lo=self.relative_lo,
-                   relative_hi=self.relative_hi)
-        return row
 
     def text(self) -> str:
         """One phrase: a percentage with its interval, or the counts on a small base."""

@@ -25,13 +25,20 @@ def table_text(table: str) -> str | None:
     return entry["text"] if entry else None
 
 
+def _columns(table: str) -> dict[str, str]:
+    """The columns described for ``table``: those of the table it is ``same_as``, then its
+    own."""
+    tables = schema()["tables"]
+    entry = tables.get(table) or {}
+    cols = dict(tables.get(entry.get("same_as"), {}).get("columns") or {})
+    cols.update(entry.get("columns") or {})
+    return cols
+
+
 def column_text(table: str, column: str) -> str | None:
     """What ``column`` of ``table`` means: the table's own text, the text of the table it is
     ``same_as``, a common column's, or the table's ``*`` entry; None if none applies."""
-    tables = schema()["tables"]
-    entry = tables.get(table) or {}
-    own = dict(tables.get(entry.get("same_as"), {}).get("columns") or {})
-    own.update(entry.get("columns") or {})
+    own = _columns(table)
     if column in own:
         return own[column]
     if column in schema()["common"]:
@@ -82,8 +89,7 @@ def markdown() -> str:
     lines += [f"| `{c}` | {t} |" for c, t in schema()["common"].items()]
     for table, entry in schema()["tables"].items():
         lines += ["", f"## `{table}`", "", entry["text"], ""]
-        cols = dict(schema()["tables"].get(entry.get("same_as"), {}).get("columns") or {})
-        cols.update(entry.get("columns") or {})
+        cols = _columns(table)
         if cols:
             lines += ["| column | meaning |", "|---|---|"]
             lines += [f"| `{c}` | {t} |" for c, t in cols.items()]
