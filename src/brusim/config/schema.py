@@ -68,7 +68,7 @@ class PoliceConfig:
     focus_stop_minutes: float = positive(60.0, "min")
     patrol_stop_minutes: float = positive(3.0, "min")
     koper_stop_minutes: float = positive(15.0, "min")
-    patrol_footfall_weight: float = non_negative(5.0, "relative")
+    patrol_footfall_weight: float = non_negative(2.0, "relative")
     deterrence_tau_minutes: float = positive(12.0, "min")
     arrest_prob: float = share(0.01, "probability")
     sight_m: float = positive(250.0, "m")
@@ -131,6 +131,7 @@ class UserBehaviour:
     linger_hours: float = non_negative(0.5, "h")
     min_gap_hours: float = non_negative(3.0, "h")
     loyalty: float = share(0.7383, "probability")
+    market_pull_exponent: float = between(0.25, 0, 1, "exponent")
 
 
 @dataclass
@@ -199,8 +200,9 @@ class RunConfig:
 
 @dataclass
 class SpinupConfig:
-    min_weeks: int = count(8, "weeks")
-    max_weeks: int = count(8, "weeks")
+    min_weeks: int = count(12, "weeks")
+    max_weeks: int = count(20, "weeks")
+    preload_users_week: int = count(4, "weeks")  # 0: the users' stocks are not pre-loaded
     window_weeks: int = positive(4, "weeks")
     tolerance: float = share(0.05, "relative change")
     cache: bool = True

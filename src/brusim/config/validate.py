@@ -141,6 +141,10 @@ def _time_problems(cfg) -> list[str]:
     if hi and lo > hi:
         out.append(f"spinup.min_weeks={lo} is more than spinup.max_weeks={hi}; make "
                    "min_weeks <= max_weeks (max_weeks=0: no spin-up)")
+    pre = int(_get(cfg, "spinup.preload_users_week"))
+    if hi and pre > hi:
+        out.append(f"spinup.preload_users_week={pre} is after spinup.max_weeks={hi}, so the "
+                   "users' stocks would never be pre-loaded; make it at most max_weeks (0: off)")
     shifts = list(_get(cfg, "police.shift_factors") or [])
     if len(shifts) != 3 or any(not 0 <= float(s) <= 1 for s in shifts):
         out.append(f"police.shift_factors={shifts}: needs three shares (early, late, night) "

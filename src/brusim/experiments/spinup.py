@@ -56,11 +56,13 @@ class SpinupReport:
     key: str
     weekly: pd.DataFrame = field(repr=False)  # week x series (region + listed hotspots)
     cached: bool = False
+    preload: dict | None = None  # the users' stocks pre-loaded (`users.preload_stocks`)
 
     def summary(self) -> dict:
         """The report without its series, for a manifest."""
         return {"weeks": self.weeks, "settled": self.settled, "settled_week": self.settled_week,
-                "rule": self.rule, "key": self.key, "cached": self.cached}
+                "rule": self.rule, "key": self.key, "cached": self.cached,
+                "preload": self.preload}
 
     def write(self, folder: Path) -> list[Path]:
         """``spinup.json`` and ``spinup_weekly.parquet`` in ``folder``."""
@@ -106,14 +108,29 @@ def settled(weekly: np.ndarray, window: int, tolerance: float) -> bool:
     return bool((np.abs(b - a) <= allowed).all())
 
 
-def _week_totals(model: BrusselsMarketModel, columns: np.ndarray) -> np.ndarray:
-    """This week's transactions in the judged areas; the recorder's rows are then dropped."""
+def _week_totals(model: BrusselsMarketModel, columns: np.ndarray) -> tuple[np.ndarray, float]:
+    """This week's transactions in the judged areas and treatment entries region-wide; the
+    recorder's rows are then dropped."""
     rec = model.recorder
     rows = np.sum(rec.area_rows, axis=0) if rec.area_rows else np.zeros(
         (len(rec.area_name), len(METRICS)))
     rec.area_rows.clear()
     rec.area_steps.clear()
-    return rows[columns, METRICS.index("transactions")].astype(float)
+    entries = float(rows[len(rec.area_name) - 1, METRICS.index("treatment_entries")])
+    return rows[columns, METRICS.index("transactions")].astype(float), entries
+
+
+def _preload(model: BrusselsMarketModel, entries: list[float]):
+    """Users' treatment and recovered stocks filled to the steady state of the treatment
+    entries measured so far (week 0 left out: the market is still forming)."""
+    from brusim.model.users import preload_stocks
+
+    beh = model.cfg.behaviour.outreach
+    measured = entries[1:] or entries
+    return preload_stocks(model.t, model.key, model.users, float(np.mean(measured)),
+                          float(beh.treatment_weeks), float(beh.relapse_prob),
+                          None if beh.recovered_weeks is None else float(beh.recovered_weeks),
+                          model.clock.steps_per_week)
 
 
 def spin_up(cfg, smap) -> tuple[BrusselsMarketModel, SpinupReport]:
@@ -126,19 +143,25 @@ def spin_up(cfg, smap) -> tuple[BrusselsMarketModel, SpinupReport]:
     names = series_names(smap)
     columns = np.array([model.recorder.area_name.index(n) if n != "region" else
                         len(model.recorder.area_name) - 1 for n in names])
-    weeks, rows, done = 0, [], None
+    weeks, rows, entries, done, preload, judged_from = 0, [], [], None, None, 0
     while weeks < s.max_weeks:
         model.advance(model.clock.steps_per_week)
         weeks += 1
-        rows.append(_week_totals(model, columns))
-        if weeks >= s.min_weeks and settled(np.array(rows), s.window_weeks, s.tolerance):
+        totals, entered = _week_totals(model, columns)
+        rows.append(totals)
+        entries.append(entered)
+        if weeks == s.preload_users_week:
+            preload, judged_from = _preload(model, entries), weeks
+        if weeks >= s.min_weeks and settled(np.array(rows[judged_from:]), s.window_weeks,
+                                            s.tolerance):
             done = weeks
             break
     rule = (RULE.format(w=s.window_weeks, tol=s.tolerance) if s.max_weeks else
             "none: no spin-up (spinup.max_weeks=0), runs begin at the initial state")
     weekly = pd.DataFrame(np.array(rows).reshape(len(rows), len(names)), columns=names,
                           index=pd.RangeIndex(len(rows), name="week"))
-    report = SpinupReport(weeks, done is not None, done, rule, spinup_key(cfg, smap), weekly)
+    report = SpinupReport(weeks, done is not None, done, rule, spinup_key(cfg, smap), weekly,
+                          preload=preload.summary() if preload else None)
     return model, report
 
 

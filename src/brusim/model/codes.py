@@ -138,3 +138,5 @@ D_TREATMENT = np.int64(25)       # outreach: a contacted user enters treatment
 D_TREATMENT_WEEKS = np.int64(26)  # outreach: the length of a treatment
 D_VIOLENCE = np.int64(27)        # violence: an incident in a contested cell
 D_RECOVERED_STAY = np.int64(28)  # users: how long a recovery lasts
+D_STOCK_PICK = np.int64(29)      # spin-up: which idle users fill the treatment/recovered stocks
+D_STOCK_STAY = np.int64(30)      # spin-up: the remaining time of a pre-loaded treatment/recovery

@@ -4,7 +4,9 @@ Users set out for a known market: the `N_MARKETS` nodes with most recent sales. 
 refreshed hourly (`MarketList.refresh`); sales decay at one rate everywhere, so the ranking only
 changes where something was sold, and the new top is found among the old top and the nodes sold
 at during the hour (`mark_sold`, `market_candidates`), and from every node once a day.
-`pick_markets` chooses a known market for a user by strength and distance.
+`pick_markets` chooses a known market for a user by its pull and distance; the pull is the
+market's recent sales to the power ``pull_exponent`` (below 1, a market's draw grows less than
+in proportion to its sales: docs/model.md, "Does business as usual settle?").
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class MarketView(NamedTuple):
     """What the users' kernel reads and writes of the market list this step."""
 
     nodes: np.ndarray  # int64 market nodes
-    strength: np.ndarray  # their recent sales
+    strength: np.ndarray  # their pull: recent sales to the power ``pull_exponent``
     sold_mask: np.ndarray  # bool (N,): nodes sold at since the last refresh
     sold_nodes: np.ndarray  # int64 (N,): those nodes, the first ``sold_count[0]``
     sold_count: np.ndarray  # int64 (1,)
@@ -32,9 +34,11 @@ class MarketView(NamedTuple):
 class MarketList:
     """The market list and the sale sites noted since its last refresh."""
 
-    def __init__(self, n_nodes: int):
+    def __init__(self, n_nodes: int, pull_exponent: float = 1.0):
         self.nodes = np.zeros(0, np.int64)
         self.strength = np.zeros(0)
+        self.pull = np.zeros(0)
+        self.pull_exponent = float(pull_exponent)
         self._sold = (np.zeros(n_nodes, bool), np.zeros(n_nodes, np.int64),
                       np.zeros(1, np.int64))
 
@@ -55,6 +59,7 @@ class MarketList:
     def reset(self, sales: np.ndarray) -> None:
         """Rank every node (start of a run, and daily)."""
         self.nodes, self.strength = self.top(sales)
+        self._set_pull()
 
     def refresh(self, t: int, sales: np.ndarray, steps_per_day: int) -> None:
         """The hourly refresh: from every node once a day, else among the old top and this
@@ -65,9 +70,14 @@ class MarketList:
         else:
             candidates = market_candidates(self.nodes, *self._sold)
             self.nodes, self.strength = self.top(sales, candidates)
+        self._set_pull()
+
+    def _set_pull(self) -> None:
+        e = self.pull_exponent
+        self.pull = self.strength if e == 1.0 else self.strength ** e
 
     def view(self) -> MarketView:
-        return MarketView(self.nodes, self.strength, *self._sold)
+        return MarketView(self.nodes, self.pull, *self._sold)
 
 
 def choose_markets(xy32: tuple[np.ndarray, np.ndarray], origin: np.ndarray, markets: np.ndarray,

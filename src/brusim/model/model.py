@@ -106,7 +106,8 @@ class BrusselsMarketModel(mesa.Model):
         self.court_used = 0  # prosecutions this week
         self.deployment = Deployment(cfg, world, clock, self.police, self.strategy, self.key)
         self.cell = grid_cells(smap, cfg.behaviour.violence.cell_m)
-        self.markets = MarketList(smap.n_nodes)
+        self.markets = MarketList(smap.n_nodes,
+                                  float(cfg.behaviour.users.market_pull_exponent))
         self._seed_markets(rng)
 
         self.events = EventLog(events_path)
@@ -156,7 +157,7 @@ class BrusselsMarketModel(mesa.Model):
         np.add.at(sales, d.node[active], per_seller / (1.0 - self.world.decay_sales))
         self.markets.reset(sales)
         self.users.known[:] = choose_markets(
-            self.world.xy32, self.users.home, self.markets.nodes, self.markets.strength,
+            self.world.xy32, self.users.home, self.markets.nodes, self.markets.pull,
             float(self.cfg.behaviour.users.search_radius_m) * 2, rng)
 
     def _set_parameters(self) -> None:

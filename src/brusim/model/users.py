@@ -26,6 +26,8 @@ from brusim.model.codes import (
     D_ROOM_WILLING,
     D_SELLER,
     D_SELLER_NOISE,
+    D_STOCK_PICK,
+    D_STOCK_STAY,
     EV_PUBLIC_USE,
     EV_ROOM_ENTRY,
     EV_TRANSACTION,
@@ -171,6 +173,58 @@ def init_users(smap, cfg_pop, hotspot_weights: np.ndarray, rng: np.random.Genera
         until=np.zeros(n, np.int64),
         referred_until=np.full(n, -1, np.int64),
     )
+
+
+class StockPreload(NamedTuple):
+    """What `preload_stocks` did: the measured entry rate and the stocks before and after."""
+
+    entries_per_week: float  # treatment entries a week while measured
+    active: int  # users neither in treatment nor recovered while measured
+    treatment: tuple[int, int]  # (before, after)
+    recovered: tuple[int, int]  # (before, after); unchanged when recoveries last for good
+
+    def summary(self) -> dict:
+        return {"treatment_entries_per_week": round(self.entries_per_week, 3),
+                "active_users": self.active, "treatment": list(self.treatment),
+                "recovered": list(self.recovered)}
+
+
+def preload_stocks(t: int, key: np.ndarray, u: UserState, entries_per_week: float,
+                   treatment_weeks: float, relapse_prob: float, recovered_weeks: float | None,
+                   steps_per_week: int) -> StockPreload:
+    """Fill the treatment and recovered stocks up to their steady state (the spin-up's analogue
+    of pre-loading the prisons, docs/model.md): with ``c`` treatment entries per active user and
+    week (measured), the steady state has ``A = N / (1 + c (Tw + (1 - relapse) Rw))`` active
+    users, ``c A Tw`` in treatment and ``c A (1 - relapse) Rw`` recovered (Little's law; Tw, Rw
+    the mean treatment and recovery lengths). Idle users, picked by a keyed draw, enter the
+    stocks with exponential remaining times of those means (the lengths are exponential, so
+    memoryless). A stock already at or above its steady state is left alone; recoveries that last
+    for good (``recovered_weeks`` None) have no steady state and are not pre-loaded."""
+    status = u.status
+    n_treat = int((status == TREATMENT).sum())
+    n_recov = int((status == RECOVERED).sum())
+    active = u.n - n_treat - n_recov
+    if entries_per_week <= 0 or active <= 0:
+        return StockPreload(entries_per_week, active, (n_treat, n_treat), (n_recov, n_recov))
+    c = entries_per_week / active
+    recov_w = 0.0 if recovered_weeks is None else (1.0 - relapse_prob) * recovered_weeks
+    steady_active = u.n / (1.0 + c * (treatment_weeks + recov_w))
+    want_treat = max(int(round(c * steady_active * treatment_weeks)) - n_treat, 0)
+    want_recov = (max(int(round(c * steady_active * recov_w)) - n_recov, 0)
+                  if recovered_weeks is not None else 0)
+    idle = np.flatnonzero(status == IDLE).astype(np.int64)
+    picked = idle[np.argsort(rd.uniforms(key, D_STOCK_PICK, t, idle), kind="stable")]
+    into_treat = picked[:want_treat]
+    into_recov = picked[want_treat:want_treat + want_recov]
+    for group, code, weeks in ((into_treat, TREATMENT, treatment_weeks),
+                               (into_recov, RECOVERED, recovered_weeks or 0.0)):
+        for i in group:
+            stay = weeks * steps_per_week * rd.exponential(key, D_STOCK_STAY, t, i, 0)
+            status[i] = code
+            u.until[i] = t + 1 + np.int64(min(stay, 2.0**50))
+            u.node[i] = u.home[i]
+    return StockPreload(entries_per_week, active, (n_treat, n_treat + len(into_treat)),
+                        (n_recov, n_recov + len(into_recov)))
 
 
 def speeds_m_per_step(beh, step_minutes: float) -> tuple[float, float]:
