@@ -37,9 +37,9 @@ def test_table_has_every_scenario_seed_area_and_metric(twin):
     n = con.execute("SELECT count(*) FROM results").fetchone()[0]
     assert n == len(results)
     tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
-    assert {"summary", "paired", "displacement", "displacement_summary", "concentration",
-            "receivers", "emerging"} <= tables
-    for fig in ("hotspot_timeseries.png", "displacement_wdq.png",
+    assert {"summary", "paired", "budget", "budget_seeds", "displacement",
+            "displacement_summary", "placebo", "concentration", "receivers", "emerging"} <= tables
+    for fig in ("hotspot_timeseries.png", "budget.png", "displacement_wdq.png",
                 "police_hours_per_reduction.png", "dealing_baseline.png"):
         assert (out / "figures" / fig).stat().st_size > 10_000
 
@@ -50,6 +50,9 @@ def test_common_random_numbers_identical_scenarios_zero_difference(twin):
     assert len(paired) > 0
     assert np.allclose(paired["difference"].to_numpy(), 0.0)
     assert paired["crosses_zero"].all()
+    budget = pd.read_parquet(out / "budget.parquet")
+    assert len(budget) > 0 and (budget["difference"] == 0).all()
+    assert (budget["verdict"] == "no clear difference").all()
 
 
 def test_rerun_resumes_and_keeps_finished_shards(twin, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -342,3 +343,120 @@ def test_concentration_share_edge_cases() -> None:
     assert math.isnan(concentration_share([]))
     with pytest.raises(ValueError):
         concentration_share([1, 2], top_share=0.0)
+
+
+# ------------------------------------------------------------- the budget and contrast readings
+
+
+class Places:
+    """A stand-in for the map's hotspots on a straight street: network distance = |x - x_h|,
+    catchment = nodes within ``catchment_m``."""
+
+    def __init__(self, ids: tuple[str, ...], at: list[float], x: list[float],
+                 catchment_m: float = 400.0) -> None:
+        self.ids = ids
+        self.dist = np.abs(np.asarray(x, float)[None, :] - np.asarray(at, float)[:, None])
+        self.catchment_m = catchment_m
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def catchment(self, i: int) -> np.ndarray:
+        return np.flatnonzero(self.dist[i] <= self.catchment_m)
+
+
+STREET = [0, 300, 500, 1100, 1200, 1250, 1700, 1800, 2500, 3400, 5000]
+PLACES = Places(("t", "a", "b", "c"), [0, 1500, 1900, 3500], STREET)
+
+
+def test_partition_by_hand() -> None:
+    """Target first, then the buffer, then the nearest hotspot (a tie to the first listed),
+    then the rest: every node once."""
+    from brusim.analysis.budget import partition
+
+    part = partition(PLACES, 0, 400.0, (400.0, 1200.0))
+    assert part.areas == ("t", "buffer", "a", "b", "c", "rest")
+    assert part.kinds == ("target", "buffer", "hotspot", "hotspot", "hotspot", "rest")
+    # 1100 and 1200 are in a's catchment but in the buffer; 1700 is 200 m from a and from b
+    assert list(part.node_areas()) == ["t", "t", "buffer", "buffer", "buffer", "a", "a", "b",
+                                       "rest", "c", "rest"]
+    gap = partition(PLACES, 0, 400.0, (600.0, 1200.0))  # a node between target and buffer
+    assert gap.node_areas()[2] == "rest"
+
+
+def paired_counts(rows: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
+    """Area counts (as `budget.area_counts` returns them) from ``{(scenario, seed): counts}``,
+    areas t, buffer, far1, far2, rest."""
+    table = pd.DataFrame.from_dict(rows, orient="index",
+                                   columns=["t", "buffer", "far1", "far2", "rest"])
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["scenario", "seed"])
+    return table.astype(float)
+
+
+BY_HAND = paired_counts({("base", 0): [100, 200, 150, 250, 900],
+                         ("scen", 0): [60, 230, 180, 200, 950],
+                         ("base", 1): [80, 150, 100, 200, 800],
+                         ("scen", 1): [50, 190, 130, 200, 780]})
+
+
+def test_contrast_statistics_by_hand() -> None:
+    """Baseline = before, scenario = after; the control (far1 + far2) weighted to the target's
+    and the buffer's baseline size in the WDD; its standard error from the seeds."""
+    from brusim.analysis.budget import (
+        Control,
+        Partition,
+        displacement_contrast,
+        summarise_statistics,
+    )
+
+    part = Partition(np.arange(5), ("t", "buffer", "far1", "far2", "rest"),
+                     ("target", "buffer", "hotspot", "hotspot", "rest"))
+    counts = BY_HAND.assign(control=BY_HAND["far1"] + BY_HAND["far2"])
+    control = Control(np.array([2, 3]), ("far1", "far2"), "far_hotspots")
+    per_seed = displacement_contrast(counts, part, "base")
+    s0 = per_seed.iloc[0]
+    assert (s0["r_baseline"], s0["r_scenario"], s0["c_baseline"], s0["c_scenario"]) == (
+        100, 60, 400, 380)
+    assert s0["wdq"] == pytest.approx((230 / 380 - 200 / 400) / (60 / 380 - 100 / 400))
+    assert s0["wdq"] == pytest.approx(-8 / 7)
+    assert s0["tne"] == pytest.approx((100 * 380 / 400 - 60) + (200 * 380 / 400 - 230))
+    w_r, w_d = 180 / 700, 350 / 700  # sums over seeds: target 180, buffer 350, control 700
+    assert s0["weight_target"] == pytest.approx(w_r)
+    wdd0 = (60 - 100) - w_r * (380 - 400) + (230 - 200) - w_d * (380 - 400)
+    wdd1 = (50 - 80) - w_r * (330 - 300) + (190 - 150) - w_d * (330 - 300)
+    assert list(per_seed["wdd"]) == pytest.approx([wdd0, wdd1])
+    summary = summarise_statistics(per_seed, counts, "base", control).iloc[0]
+    assert summary["wdd"] == pytest.approx((wdd0 + wdd1) / 2)
+    assert summary["wdd_se"] == pytest.approx(abs(wdd0 - wdd1) / 2)  # sd / sqrt(2)
+    half = stats.t.ppf(0.975, 1) * abs(wdd0 - wdd1) / 2
+    assert (summary["wdd_lo"], summary["wdd_hi"]) == pytest.approx(
+        ((wdd0 + wdd1) / 2 - half, (wdd0 + wdd1) / 2 + half))
+    assert summary["wdq_pooled"] == pytest.approx(
+        (420 / 710 - 350 / 700) / (110 / 710 - 180 / 700))
+    assert summary["control"] == "far1, far2" and not summary["control_changed"]
+
+
+def test_budget_rows_add_up_and_the_control_is_far() -> None:
+    from brusim.analysis.budget import budget, budget_seeds, choose_control, partition
+
+    part = partition(PLACES, 0, 400.0, (400.0, 1200.0))
+    far = choose_control(part, PLACES.dist[0], 1200.0, 3000.0)
+    assert (far.areas, far.rule, list(far.nodes)) == (("c",), "far_hotspots", [9])
+    assert choose_control(part, PLACES.dist[0], 1200.0, 1600.0).areas == ("b", "c")  # a: 1250
+    streets = choose_control(part, PLACES.dist[0], 1200.0, 4000.0)  # only node 5000 is as far
+    assert (streets.areas, streets.rule, list(streets.nodes)) == ((), "far_streets", [10])
+    small = choose_control(part, PLACES.dist[0], 1200.0, 6000.0)
+    assert (small.rule, list(small.nodes)) == ("beyond_buffer", [5, 6, 7, 8, 9, 10])
+    counts = paired_counts({("base", 0): [5, 7, 11, 13, 17], ("base", 1): [2, 3, 5, 7, 11],
+                            ("scen", 0): [1, 9, 10, 20, 17], ("scen", 1): [0, 6, 5, 9, 12]})
+    counts.columns = list(part.areas)[:2] + ["a", "b", "rest"]
+    counts = counts.reindex(columns=list(part.areas), fill_value=0.0)
+    seeds = budget_seeds(counts, part, "base").set_index(["seed", "area"])["difference"]
+    for seed in (0, 1):
+        diff = seeds.xs(seed, level="seed")
+        assert diff[["t", "buffer", "a", "b", "c", "rest"]].sum() == diff["region"]
+        assert diff["a"] + diff["b"] + diff["c"] == diff["hotspots"]
+    table = budget(counts, part, "base").set_index("area")
+    assert table.loc["region", "difference"] == pytest.approx(((57 - 53) + (32 - 28)) / 2)
+    assert table.loc["t", "nodes"] == 2 and table.loc["region", "nodes"] == len(STREET)
+    assert table.loc["t", "verdict"] == "no clear difference"  # two seeds: -4 and -2

@@ -11,6 +11,7 @@ the baseline's. The last test shows the check can fail: a setting acting from th
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from brusim.config.load import compose_config
@@ -115,3 +116,90 @@ def test_the_remote_check_sees_the_intervention_once_it_has_spread():
     base, scen = paired_after(7 * 96)
     assert any(base[name].shape != scen[name].shape or not np.array_equal(base[name], scen[name])
                for name in base)
+
+
+# ------------------------------------------- the displacement statistics' placebo (issue 21, 2)
+
+
+def drifting_market(drift: float, seeds: int = 8, effect: float = 1.0) -> pd.DataFrame:
+    """Per-node counts of a made-up market on a straight street (`tests.test_displacement`'s
+    ``PLACES``): business as usual, whose target loses ``drift`` of its dealing between the
+    before and the after window while its buffer gains ``drift`` of its own (nothing else
+    changes; so the market drifts towards the buffer, as in Brussels), and a scenario that
+    multiplies the target's after-window dealing by ``effect``. Each seed has its own overall
+    level (±10%) and Poisson noise."""
+    rng = np.random.default_rng(21)
+    level = {0: 500, 1: 500, 2: 700, 3: 700, 4: 700, 5: 400, 6: 400, 7: 300, 8: 1000,
+             9: 1500, 10: 1000}
+    target, buffer = (0, 1), (2, 3, 4)
+    rows = []
+    for seed in range(seeds):
+        f = float(np.exp(rng.normal(0.0, 0.1)))
+        for window in ("before", "after"):
+            for scen in ("baseline", "scenario"):
+                for node, mean in level.items():
+                    if window == "after" and node in target:
+                        mean *= (1 - drift) * (effect if scen == "scenario" else 1.0)
+                    if window == "after" and node in buffer:
+                        mean *= 1 + drift
+                    rows.append((scen, seed, window, node, float(rng.poisson(mean * f))))
+    return pd.DataFrame(rows, columns=["scenario", "seed", "window", "node", "count"]).assign(
+        event="transaction")
+
+
+def placebo(nodes: pd.DataFrame) -> pd.DataFrame:
+    from brusim.analysis.budget import choose_control, partition, placebo_table
+    from tests.test_displacement import PLACES
+
+    part = partition(PLACES, 0, 400.0, (400.0, 1200.0))
+    control = choose_control(part, PLACES.dist[0], 1200.0)
+    assert control.areas == ("c",)
+    return placebo_table(nodes, part, "baseline", control, PLACES.dist[0], 400.0,
+                         (400.0, 1200.0)).set_index("method")
+
+
+def test_the_contrast_placebo_finds_no_effect_where_the_former_reading_finds_one():
+    """Business as usual drifts (its target loses 40% between the windows, its buffer gains
+    40%): the former before/after reading reports the drift as an effect (the target "improved"
+    with no policy, a TNE of hundreds of transactions); the contrast reading, which compares
+    runs in the same window, finds none."""
+    p = placebo(drifting_market(drift=0.4))
+    former, contrast = p.loc["before_after"], p.loc["contrast"]
+    assert not former["passes"] and not former["target_change_contains_zero"]
+    assert former["target_change_hi"] < 0 and former["tne_share"] > 0.10
+    assert former["wdq_hi"] < 0  # "displacement" without any policy
+    assert contrast["passes"]
+    # each seed on both sides once: a linear statistic's mean is zero by construction
+    assert abs(contrast["target_change"]) < 1e-12 and abs(contrast["wdd"]) < 1e-9
+    assert contrast["tne_share"] < 0.02 and contrast["wdq_lo"] < 0 < contrast["wdq_hi"]
+
+
+def test_the_former_reading_passes_when_business_as_usual_is_stationary():
+    """So what it fails on above is the drift, not the check."""
+    p = placebo(drifting_market(drift=0.0))
+    assert p.loc["before_after", "passes"] and p.loc["contrast", "passes"]
+
+
+def test_the_placebo_check_fails_on_a_real_effect():
+    """The check can fail: the same reading of a scenario that does halve the target's dealing
+    (against business as usual, same window) is not a placebo."""
+    from brusim.analysis.budget import (
+        area_counts,
+        choose_control,
+        displacement_contrast,
+        partition,
+        placebo_verdict,
+        summarise_statistics,
+        with_control,
+    )
+    from tests.test_displacement import PLACES
+
+    nodes = drifting_market(drift=0.4, effect=0.5)
+    part = partition(PLACES, 0, 400.0, (400.0, 1200.0))
+    control = choose_control(part, PLACES.dist[0], 1200.0)
+    counts = with_control(area_counts(nodes, part), nodes, control)
+    summary = summarise_statistics(displacement_contrast(counts, part, "baseline"), counts,
+                                   "baseline", control).iloc[0]
+    verdict = placebo_verdict(summary)
+    assert not verdict["passes"] and not verdict["target_change_contains_zero"]
+    assert summary["target_change_hi"] < 0 and not summary["control_changed"]

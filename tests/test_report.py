@@ -60,9 +60,10 @@ def parse_number(text: str, lang: str) -> float:
 
 def expected_pages(results_dir: Path) -> int:
     """Title, 2 findings pages per scenario, one map page per scenario, hotspot tables against
-    business as usual (rows with any dealing, at most `ROWS_PER_PAGE` per page), displacement,
-    region table, police hours, time series, assumptions, the spin-up appendix (when the
-    comparison spun up), 2 parameter pages, sources."""
+    business as usual (rows with any dealing, at most `ROWS_PER_PAGE` per page), the budget
+    figure and one budget table per scenario (at most 8 rows: one page), displacement, region
+    table, police hours, time series, assumptions, the spin-up appendix (when the comparison
+    spun up), 2 parameter pages, sources."""
     settings = yaml.safe_load((results_dir / "settings.yaml").read_text())
     scenarios, target = settings["scenarios"], settings["target"]
     p = pd.read_parquet(results_dir / "paired.parquet")
@@ -75,7 +76,7 @@ def expected_pages(results_dir: Path) -> int:
         table_pages += max(1, math.ceil(rows / slides.ROWS_PER_PAGE))
     k = len(scenarios) - 1
     spinup = int((results_dir / "spinup.parquet").is_file())
-    return 1 + 2 * k + (k + 1) + table_pages + 1 + 3 + 1 + spinup + 2 + 1
+    return 1 + 2 * k + (k + 1) + table_pages + (1 + k) + 1 + 3 + 1 + spinup + 2 + 1
 
 
 # ------------------------------------------------------------------------------ building
@@ -206,6 +207,120 @@ def test_contrasts_recomputed_from_the_shards(results_dir: Path) -> None:
     assert (finite >= -1.0).all() and (paired["relative"].dropna() >= -1.0).all()
     assert (paired["baseline_mean"] >= 0).all() and (paired["scenario_mean"] >= 0).all()
     assert (paired["small_base"] == (paired["baseline_mean"] < MIN_BASE)).all()
+
+
+def moved_dealing(results_dir: Path, tmp_path: Path) -> Path:
+    """A copy whose scenario shards sell elsewhere: every after-window count of the scenario's
+    nodes redrawn around 0.3-1.8 times itself (Poisson), so that areas and seeds differ from
+    business as usual, then combined again (`brusim.experiments.compare.combine`)."""
+    from brusim.experiments.compare import combine, load_settings
+
+    out = copy_results(results_dir, tmp_path / "moved")
+    settings = load_settings(out / "settings.yaml", [])
+    rng = np.random.default_rng(2)
+    for path in sorted((out / "shards").glob(f"{settings.scenarios[1]}__*/nodes.parquet")):
+        nodes = pd.read_parquet(path)
+        after = nodes["window"] == "after"
+        factor = rng.uniform(0.3, 1.8, after.sum())
+        nodes.loc[after, "count"] = rng.poisson(nodes.loc[after, "count"] * factor).astype(float)
+        nodes.to_parquet(path, index=False)
+    combine(out, settings)
+    return out
+
+
+def test_the_budget_adds_up_recomputed_from_the_shards(results_dir: Path, tmp_path: Path
+                                                       ) -> None:
+    """Where the market went (issue 21, item 2), recomputed from the runs' own per-node counts
+    (each shard's nodes.parquet) and the node-to-area table (nodes_xy.budget_area), without the
+    analysis code: the areas partition the map; seed by seed their differences add up exactly
+    to the region-wide difference; and each row of the budget is the paired contrast of its
+    per-seed counts (difference and t interval by hand)."""
+    out = moved_dealing(results_dir, tmp_path)
+    settings = yaml.safe_load((out / "settings.yaml").read_text())
+    baseline, scenario = settings["scenarios"][0], settings["scenarios"][1]
+    xy = pd.read_parquet(out / "nodes_xy.parquet")
+    assert list(xy["node"]) == list(range(len(xy))) and xy["budget_area"].notna().all()
+    area_of = xy["budget_area"].astype(str).to_numpy()
+    runs = pd.concat([pd.read_parquet(f) for f in sorted((out / "shards").glob("*/nodes.parquet"))])
+    after = runs[(runs["window"] == "after") & (runs["event"] == "transaction")]
+    region = after.groupby(["scenario", "seed"])["count"].sum()
+    after = after.assign(area=area_of[after["node"].to_numpy()])
+    per = after.groupby(["scenario", "seed", "area"])["count"].sum().unstack(fill_value=0.0)
+    diff = per.xs(scenario) - per.xs(baseline)
+    seeds = pd.read_parquet(out / "budget_seeds.parquet")
+    seeds = seeds[(seeds["scenario"] == scenario) & (seeds["metric"] == "transactions")]
+    budget = pd.read_parquet(out / "budget.parquet")
+    budget = budget[(budget["scenario"] == scenario) & (budget["metric"] == "transactions")]
+    parts = budget[budget["kind"].isin(["target", "buffer", "hotspot", "rest"])]
+    assert set(parts["area"]) == set(area_of) | set(parts.loc[parts["nodes"] == 0, "area"])
+    assert parts["nodes"].sum() == len(xy)
+    assert budget.loc[budget["kind"] == "target", "area"].item() == settings["target"]
+    assert (diff.abs() > 0).sum().sum() >= 4  # the areas and seeds do differ
+    for seed, row in diff.iterrows():
+        total = region.loc[(scenario, seed)] - region.loc[(baseline, seed)]
+        assert row.sum() == total != 0  # exactly: counts
+        mine = seeds[seeds["seed"] == seed].set_index("area")["difference"]
+        assert mine.loc["region"] == total
+        assert mine.drop(["region", "hotspots"]).sum() == total
+        for area, value in row.items():
+            assert mine.loc[area] == value
+    assert parts["difference"].sum() == pytest.approx(
+        budget.loc[budget["kind"] == "region", "difference"].item(), rel=1e-12)
+    checked = 0
+    for _, want in budget[budget["kind"].isin(["target", "buffer", "region"])].iterrows():
+        if want["kind"] == "region":
+            b, s = region.xs(baseline), region.xs(scenario)
+        else:
+            b, s = per.xs(baseline)[want["area"]], per.xs(scenario)[want["area"]]
+        d = (s - b).to_numpy(float)
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+        assert want["baseline_mean"] == pytest.approx(b.mean())
+        assert want["scenario_mean"] == pytest.approx(s.mean())
+        assert want["difference"] == pytest.approx(d.mean(), abs=1e-9)
+        assert (want["difference_lo"], want["difference_hi"]) == pytest.approx(
+            (d.mean() - half, d.mean() + half), abs=1e-9)
+        assert want["relative"] == pytest.approx(s.sum() / b.sum() - 1)
+        checked += 1
+    assert checked == 3
+
+
+def test_the_region_budget_is_the_paired_region(results_dir: Path) -> None:
+    """The budget's region-wide transactions (summed over the street nodes) are the paired
+    table's region-wide transactions."""
+    budget = pd.read_parquet(results_dir / "budget.parquet")
+    paired = pd.read_parquet(results_dir / "paired.parquet")
+    b = budget[(budget["kind"] == "region") & (budget["metric"] == "transactions")]
+    p = paired[(paired["area_kind"] == "region") & (paired["metric"] == "transactions")]
+    merged = b.merge(p, on="scenario", suffixes=("", "_paired"))
+    assert len(merged) == len(b) >= 1
+    for col in ("baseline_mean", "scenario_mean", "difference"):
+        assert np.allclose(merged[col], merged[f"{col}_paired"])
+
+
+def test_the_literature_statistics_and_the_placebo_in_the_results(results_dir: Path) -> None:
+    """The displacement table is read from the budget's per-seed counts (target = the budget's
+    target area, buffer = its buffer), and the placebo's contrast reading has, by
+    construction, a zero mean target change and WDD."""
+    disp = pd.read_parquet(results_dir / "displacement.parquet")
+    seeds = pd.read_parquet(results_dir / "budget_seeds.parquet")
+    for metric in ("transactions", "dealer_hours"):
+        d = disp[disp["metric"] == metric].set_index(["scenario", "seed"])
+        s = seeds[seeds["metric"] == metric].set_index(["scenario", "seed", "kind"])
+        for (scen, seed), row in d.iterrows():
+            assert row["r_baseline"] == s.loc[(scen, seed, "target"), "baseline"]
+            assert row["d_scenario"] == s.loc[(scen, seed, "buffer"), "scenario_value"]
+    placebo = pd.read_parquet(results_dir / "placebo.parquet").set_index(["metric", "method"])
+    assert set(placebo.index) == {(m, k) for m in ("transactions", "dealer_hours")
+                                  for k in ("contrast", "before_after")}
+    contrast = placebo.xs("contrast", level="method")
+    assert np.allclose(contrast["target_change"].fillna(0.0), 0.0, atol=1e-12)
+    assert np.allclose(contrast["wdd"].fillna(0.0), 0.0, atol=1e-9)
+    # no activity in the control: nothing to judge, so the check neither passes nor blames
+    assert not (placebo["defined"] & (placebo["c_baseline"] == 0)).any()
+    assert not (placebo["passes"] & ~placebo["defined"]).any()
+    summary = pd.read_parquet(results_dir / "displacement_summary.parquet")
+    assert set(summary["control_rule"]) == {"beyond_buffer"}  # the synthetic city is 2 km wide
+    assert (summary["wdd"].isna() | (summary["wdd_se"] >= 0)).all()
 
 
 def test_results_database_is_documented(results_dir: Path) -> None:

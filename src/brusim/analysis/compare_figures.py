@@ -28,8 +28,10 @@ def make_figures(out: Path, tables: dict[str, pd.DataFrame], smap, settings, cfg
     paths = [plot_hotspot_series(tables["weekly"], fig_dir / "hotspot_timeseries.png",
                                  settings.scenarios, float(cfg.scenario.intervention_week),
                                  dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True)))]
+    target_name = smap.hotspots.names[smap.hotspots.index(settings.target)]
     paths.append(plot_displacement(tables["displacement_summary"],
-                                   fig_dir / "displacement_wdq.png", settings))
+                                   fig_dir / "displacement_wdq.png", settings, target_name))
+    paths.append(plot_budget(tables["budget"], fig_dir / "budget.png", settings, target_name))
     paths.append(plot_police_cost(tables["change"], fig_dir / "police_hours_per_reduction.png",
                                   settings))
     if "spinup_weekly" in tables:
@@ -156,9 +158,17 @@ WDQ_BANDS = ((-3, -1, "#f4c7c3", "displacement > gain"),
              (1, 3, "#b6d7a8", "diffusion > gain"))
 
 
-def plot_displacement(summary: pd.DataFrame, path: Path, settings) -> Path:
-    """Mean WDQ per scenario with 95% CI, over the standard interpretation bands."""
-    df = summary[summary["scenario"] != settings.baseline]
+WDQ_LIMIT = 3.0  # the WDQ axis: -3 to 3 (values beyond are written at the edge)
+
+
+def plot_displacement(summary: pd.DataFrame, path: Path, settings, target_name: str) -> Path:
+    """WDQ of the transactions per scenario over the standard interpretation bands: the mean
+    over seeds with its 95% CI (read from the paired contrasts) and the WDQ of the summed runs;
+    a value or bound beyond the axis is clipped to its edge and written there."""
+    df = summary[(summary["scenario"] != settings.baseline)
+                 & (summary["metric"] == "transactions")]
+    df = df.set_index("scenario").reindex(
+        [s for s in settings.scenarios if s in set(df["scenario"])]).reset_index()
     fig = _figure(10, 5.5)
     ax = fig.add_subplot()
     for lo, hi, color, label in WDQ_BANDS:
@@ -166,21 +176,79 @@ def plot_displacement(summary: pd.DataFrame, path: Path, settings) -> Path:
         ax.text(len(df) - 0.45, (max(lo, -2.9) + min(hi, 2.9)) / 2, label, fontsize=10,
                 va="center", ha="right", color="#444444")
     x = np.arange(len(df))
+    lim = WDQ_LIMIT * 0.97
     y = df["wdq"].to_numpy(dtype=float)
-    lo = y - df["wdq_lo"].to_numpy(dtype=float)
-    hi = df["wdq_hi"].to_numpy(dtype=float) - y
+    lo = np.clip(df["wdq_lo"].to_numpy(dtype=float), -lim, lim)
+    hi = np.clip(df["wdq_hi"].to_numpy(dtype=float), -lim, lim)
+    shown = np.clip(y, -lim, lim)
     ok = np.isfinite(y)
-    ax.errorbar(x[ok], y[ok], yerr=[np.nan_to_num(lo[ok]), np.nan_to_num(hi[ok])], fmt="o",
-                color="black", ms=8, capsize=6, lw=2)
+    ax.errorbar(x[ok], shown[ok], yerr=[np.nan_to_num(shown[ok] - lo[ok]),
+                                        np.nan_to_num(hi[ok] - shown[ok])],
+                fmt="o", color="black", ms=8, capsize=6, lw=2, label="mean over seeds, 95% CI")
+    for xi, yi in zip(x[ok], y[ok], strict=True):
+        if abs(yi) > lim:
+            ax.text(xi - 0.06, np.sign(yi) * lim, f"{yi:.1f}", fontsize=10, va="center",
+                    ha="right")
+    pooled = df["wdq_pooled"].to_numpy(dtype=float)
+    fine = np.isfinite(pooled)
+    ax.plot(x[fine] + 0.15, np.clip(pooled[fine], -lim, lim), "D", color="#0072B2", ms=7,
+            mfc="white", mew=2, label="summed runs", ls="none")
+    for xi, yi in zip(x[fine], pooled[fine], strict=True):
+        if abs(yi) > lim:
+            ax.text(xi + 0.22, np.sign(yi) * lim, f"{yi:.1f}", fontsize=10, va="center",
+                    color="#0072B2")
     for xi in x[~ok]:
         ax.text(xi, 0, "undefined", ha="center", fontsize=10)
     ax.set_xticks(x, df["scenario"], fontsize=12)
     ax.set_xlim(-0.6, len(df) - 0.4)
-    ax.set_ylim(-3, 3)
+    ax.set_ylim(-WDQ_LIMIT, WDQ_LIMIT)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylabel("Weighted Displacement Quotient", fontsize=12)
-    ax.set_title(f"Displacement around {settings.target} (buffer {settings.buffer_inner_m:.0f}-"
-                 f"{settings.buffer_outer_m:.0f} m)", fontsize=13, loc="left")
+    ax.legend(loc="lower left", fontsize=10, frameon=True)
+    ax.set_title(f"Displacement around {target_name} against business as usual (buffer "
+                 f"{settings.buffer_inner_m:.0f}-{settings.buffer_outer_m:.0f} m)", fontsize=13,
+                 loc="left")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+    return path
+
+
+BUDGET_BARS = (("target", "target area"), ("buffer", "surroundings"),
+               ("hotspots", "other named hotspots"), ("rest", "rest of the region"),
+               ("region", "region-wide (net)"))
+
+
+def plot_budget(budget: pd.DataFrame, path: Path, settings, target_name: str,
+                metric: str = "transactions") -> Path:
+    """Where the market went: per scenario, the mean difference from business as usual in the
+    target area, the surroundings, the other hotspots, the rest of the region (these four add
+    up) and region-wide, with 95% interval whiskers (horizontal bars)."""
+    b = budget[budget["metric"] == metric]
+    scenarios = [s for s in settings.scenarios if s != settings.baseline]
+    colors = scenario_colors(settings.scenarios)
+    fig = _figure(11, 5.5)
+    ax = fig.add_subplot()
+    height = 0.8 / max(len(scenarios), 1)
+    for k, scen in enumerate(scenarios):
+        rows = b[b["scenario"] == scen].drop_duplicates("kind").set_index("kind")
+        rows = rows.reindex([kind for kind, _ in BUDGET_BARS])
+        y = np.arange(len(BUDGET_BARS)) + (k - (len(scenarios) - 1) / 2) * height
+        diff = rows["difference"].to_numpy(dtype=float)
+        err = [np.nan_to_num(diff - rows["difference_lo"].to_numpy(dtype=float)),
+               np.nan_to_num(rows["difference_hi"].to_numpy(dtype=float) - diff)]
+        ax.barh(y, np.nan_to_num(diff), height=height * 0.9, color=colors[scen], label=scen,
+                xerr=err, capsize=4, error_kw={"lw": 1.2, "ecolor": "#333333"})
+    ax.set_yticks(np.arange(len(BUDGET_BARS)), [label for _, label in BUDGET_BARS],
+                  fontsize=12)
+    ax.invert_yaxis()
+    ax.axhline(len(BUDGET_BARS) - 1.5, color="grey", lw=0.8, ls=":")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"{metric}, scenario minus business as usual (mean a run, 95% CI)",
+                  fontsize=12)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=11, frameon=False, loc="lower right")
+    ax.set_title(f"Where the market went, around {target_name}: the first four add up to the "
+                 "last", fontsize=13, loc="left")
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     return path

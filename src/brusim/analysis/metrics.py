@@ -112,10 +112,15 @@ def displacement(
     buffer_m: tuple[float, float] = (400.0, 1200.0),
     control: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """WDQ, TNE and WDD (with SE) per scenario and seed for one target.
+    """WDQ, TNE and WDD (with Poisson SE) per scenario and seed for one target, from each
+    run's own before and after windows.
 
     Target = nodes within ``target_m`` network metres; buffer = the ring ``buffer_m``;
     control = ``control`` nodes, or every other node of the map (beyond the buffer).
+    This before/after reading counts any drift of business as usual as the policy's effect:
+    comparisons read the same statistics from paired contrasts instead
+    (`brusim.analysis.budget`); it is kept for runs without a paired baseline (sweeps,
+    calibration) and as the former reading the placebo check is shown to catch.
     """
     target = np.flatnonzero(dist_from_target <= target_m)
     buffer = ring_nodes(dist_from_target, *buffer_m)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from brusim.analysis import budget as bg
 from brusim.analysis import metrics as mt
 from brusim.analysis.windows import (
     Windows,
@@ -476,15 +477,13 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
     except KeyError as exc:
         raise ConfigError(f"compare target: {exc.args[0]}") from None
     sales = raw["nodes"][raw["nodes"]["event"] == "transaction"]
-    disp = mt.displacement(sales, smap.hotspots.dist[target], settings.target_m,
-                           (settings.buffer_inner_m, settings.buffer_outer_m))
-    tables["displacement"] = disp
-    tables["displacement_summary"] = mt.displacement_summary(disp)
-    seller_hours = raw["nodes"][raw["nodes"]["event"] == "dealer_hours"]
-    disp_s = mt.displacement(seller_hours, smap.hotspots.dist[target], settings.target_m,
-                             (settings.buffer_inner_m, settings.buffer_outer_m))
-    tables["displacement_sellers"] = disp_s
-    tables["displacement_sellers_summary"] = mt.displacement_summary(disp_s)
+    # where the market went (a budget over a partition of the map), the WDQ, TNE and WDD read
+    # from the same paired contrasts, and the placebo (issue 21, item 2)
+    part, budget_tables = bg.budget_tables(raw["nodes"], smap.hotspots, target,
+                                           settings.target_m,
+                                           (settings.buffer_inner_m, settings.buffer_outer_m),
+                                           settings.baseline)
+    tables.update(budget_tables)
     tables["concentration"] = mt.concentration(sales, smap.n_nodes)
     tables["receivers"] = pd.concat(
         [mt.top_receivers(sales, scen, settings.baseline).assign(scenario=scen)
@@ -492,7 +491,8 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
         ignore_index=True)
     listed = np.unique(smap.hotspots.catchment_indices)
     tables["emerging"] = mt.emerging_hotspots(sales, listed, threshold=emerging_threshold(sales))
-    tables["nodes_xy"] = node_table(smap)  # so the results can be mapped without the map
+    # so the results can be mapped without the map
+    tables["nodes_xy"] = node_table(smap).assign(budget_area=part.node_areas())
     for name, df in tables.items():
         write_parquet(out / f"{name}.parquet", df)
     write_duckdb(out / "results.duckdb", tables)

@@ -13,9 +13,11 @@ import yaml
 from brusim.errors import BrusimError
 from brusim.reports.i18n import load_i18n, tr
 
-SHARED_FIGURES = ("displacement_wdq.png", "police_hours_per_reduction.png",
+SHARED_FIGURES = ("budget.png", "displacement_wdq.png", "police_hours_per_reduction.png",
                   "hotspot_timeseries.png")
-REQUIRED_TABLES = ("summary", "paired", "displacement_summary", "weekly_nodes")
+REQUIRED_TABLES = ("summary", "paired", "budget", "displacement_summary", "placebo",
+                   "weekly_nodes")
+AGAINST_BASELINE = ("paired", "budget", "displacement_summary")  # rows only for the others
 
 
 @dataclass
@@ -77,10 +79,11 @@ def load_results(results_dir: Path) -> Results:
     for scen in settings.scenarios:
         where = [f"shards/{shard_dir(path, scen, k).name}" for k in seeds
                  if not shard_complete(shard_dir(path, scen, k))][:1]
-        where += [f"{t}.parquet" for t in ("summary", "displacement_summary", "weekly_nodes")
+        where += [f"{t}.parquet" for t in ("summary", "weekly_nodes")
                   if scen not in set(tables[t]["scenario"])]
-        if scen != settings.baseline and scen not in set(tables["paired"]["scenario"]):
-            where.append("paired.parquet")
+        if scen != settings.baseline:
+            where += [f"{t}.parquet" for t in AGAINST_BASELINE
+                      if scen not in set(tables[t]["scenario"])]
         if where:
             problems.append(f"scenario {scen!r} (no {', '.join(where)})")
     if problems:

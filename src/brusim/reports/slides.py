@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brusim.analysis.budget import CONTROL_M
 from brusim.analysis.contrasts import MIN_BASE, UNDECIDED
 from brusim.reports.findings import Finding, contrast_text, findings, shown_as_counts
 from brusim.reports.i18n import count_decimals, format_number, tr, value_ci
@@ -22,6 +23,7 @@ REGION_TABLE = ("transactions", "violent_incidents", "public_use", "outreach_con
                 "police_hours")
 PARAMETER_PAGES = (("police", "courts", "population"), ("behaviour",))
 ROWS_PER_PAGE = 8  # at most this many table rows per PDF page
+BUDGET_DETAIL = 3  # hotspots shown "of which" on a budget slide (5 other rows: one page)
 
 
 @dataclass
@@ -154,24 +156,138 @@ def hotspot_slides(res: Results, lang: str) -> list[Slide]:
     return slides
 
 
+def budget_rows(budget: pd.DataFrame, scenario: str, metric: str = "transactions",
+                detail: int = BUDGET_DETAIL) -> list[tuple[pd.Series, bool]]:
+    """The rows of a scenario's budget slide, ``(row, of_which)``: the target, the buffer, the
+    other hotspots together, then (of which) up to ``detail`` hotspots with the largest change,
+    the rest of the region and the region-wide total. The rows that are not "of which" add up
+    to the last one."""
+    b = budget[(budget["scenario"] == scenario) & (budget["metric"] == metric)]
+    one = {kind: b[b["kind"] == kind].iloc[0] for kind in ("target", "buffer", "hotspots",
+                                                           "rest", "region")}
+    hot = b[(b["kind"] == "hotspot") & (b["difference"] != 0)]
+    hot = hot.assign(size=hot["difference"].abs()).sort_values("size", ascending=False,
+                                                               kind="stable")
+    return [(one["target"], False), (one["buffer"], False), (one["hotspots"], False),
+            *((r.drop("size"), True) for _, r in hot.head(detail).iterrows()),
+            (one["rest"], False), (one["region"], False)]
+
+
+def budget_label(res: Results, row: pd.Series, lang: str, hotspots: int) -> str:
+    """How a budget row is named on the slide."""
+    s = res.settings
+    labels = {
+        "target": lambda: tr("budget_target", lang, target=res.name(row["area"]),
+                             t=format_number(s.target_m, lang)),
+        "buffer": lambda: tr("budget_buffer", lang, i=format_number(s.buffer_inner_m, lang),
+                             o=format_number(s.buffer_outer_m, lang)),
+        "hotspots": lambda: tr("budget_hotspots", lang, n=hotspots),
+        "hotspot": lambda: tr("budget_of_which", lang, name=res.name(row["area"])),
+        "rest": lambda: tr("budget_rest", lang),
+        "region": lambda: tr("budget_region", lang),
+    }
+    return labels[row["kind"]]()
+
+
+def budget_table(res: Results, scenario: str, lang: str) -> Table:
+    """A scenario's budget of transactions (the ``budget`` table): area, business as usual,
+    scenario (means a run), the difference with its 95% interval and the verdict."""
+    budget = res.tables["budget"]
+    b = budget[(budget["scenario"] == scenario) & (budget["metric"] == "transactions")]
+    hotspots = int(((b["kind"] == "hotspot") & (b["nodes"] > 0)).sum())
+    rows, muted = [], []
+    for r, _of_which in budget_rows(budget, scenario):
+        diff = value_ci(r[["difference", "difference_lo", "difference_hi"]], lang, "number",
+                        count_decimals(r["difference"]))
+        verdict = tr("verdict_" + str(r["verdict"]).replace(" ", "_"), lang)
+        rows.append([budget_label(res, r, lang, hotspots),
+                     format_number(r["baseline_mean"], lang, count_decimals(r["baseline_mean"])),
+                     format_number(r["scenario_mean"], lang, count_decimals(r["scenario_mean"])),
+                     diff, verdict])
+        unclear = r["verdict"] == UNDECIDED
+        muted.append([False, False, False, unclear, unclear])
+    header = [tr("budget_area", lang), tr("col_baseline", lang), tr("col_scenario", lang),
+              tr("difference", lang), tr("budget_verdict", lang)]
+    return Table(header, rows, [4.2, 1.5, 1.5, 4.0, 2.4], muted)
+
+
+def budget_slides(res: Results, lang: str) -> list[Slide]:
+    """Where the market went: every scenario's budget as a figure, then per scenario the table
+    that adds up to the region-wide change."""
+    note = tr("budget_note", lang, n=res.window_weeks, r=res.settings.replications)
+    figure_note = tr("figure_language_note", lang) if lang != "en" else ""
+    overview = Slide(tr("budget_figure_title", lang), images=[
+        (res.path / "figures" / "budget.png", tr("budget_figure_caption", lang,
+                                                 n=res.window_weeks))], note=figure_note)
+    return [overview, *(Slide(tr("budget_title", lang, scenario=scen),
+                              table=budget_table(res, scen, lang), note=note)
+                        for scen in res.others)]
+
+
+def quotient_decimals(x: float) -> int:
+    """Decimals for a quotient such as the WDQ: 2 below 10 in size, else none."""
+    return 2 if np.isfinite(x) and abs(x) < 10 else 0
+
+
+def placebo_lines(res: Results, lang: str) -> list[str]:
+    """The placebo of the transactions (business as usual against itself), read as the
+    scenarios are and by the former before/after reading."""
+    p = res.tables["placebo"]
+    p = p[p["metric"] == "transactions"].set_index("method")
+    lines = []
+    for method, key in (("contrast", "placebo_line"), ("before_after", "placebo_former")):
+        if method not in p.index:
+            continue
+        r = p.loc[method]
+        verdict = tr("placebo_undefined" if not bool(r["defined"]) else
+                     "placebo_passes" if bool(r["passes"]) else "placebo_fails", lang)
+        lines.append(tr(key, lang, wdq=value_ci(r[["wdq", "wdq_lo", "wdq_hi"]], lang,
+                                                "number", quotient_decimals(r["wdq"])),
+                        tne=value_ci(r[["tne", "tne_lo", "tne_hi"]], lang, "number", 0),
+                        change=value_ci(r[["target_change", "target_change_lo",
+                                           "target_change_hi"]], lang, "number", 2),
+                        verdict=verdict))
+    return lines
+
+
+def control_text(res: Results, summary: pd.DataFrame, lang: str) -> str:
+    """The comparison area of the literature's statistics, in words (`budget.choose_control`)."""
+    if summary.empty:
+        return tr("not_defined", lang)
+    first = summary.iloc[0]
+    km = format_number(CONTROL_M / 1000, lang)
+    names = ", ".join(res.name(a) for a in str(first["control"]).split(", ") if a)
+    return tr(f"control_{first['control_rule']}", lang, km=km, names=names)
+
+
 def displacement_slide(res: Results, lang: str) -> Slide:
-    """WDQ and WDD per scenario with the standard interpretation, beside the WDQ figure."""
-    d = res.tables["displacement_summary"].set_index("scenario")
+    """For comparison with the literature: WDQ, TNE and WDD of the transactions per scenario,
+    read from the paired contrasts, with the standard interpretation; then the placebo; beside
+    the WDQ figure."""
+    d = res.tables["displacement_summary"]
+    d = d[d["metric"] == "transactions"].set_index("scenario")
     lines = []
     for scen in res.others:
         r = d.loc[scen]
-        wdq = value_ci(r[["wdq", "wdq_lo", "wdq_hi"]], lang, "number", 2)
+        wdq = value_ci(r[["wdq", "wdq_lo", "wdq_hi"]], lang, "number", quotient_decimals(r["wdq"]))
+        tne = value_ci(r[["tne", "tne_lo", "tne_hi"]], lang, "number", 0)
         wdd = value_ci(r[["wdd", "wdd_lo", "wdd_hi"]], lang, "number", 0)
         meaning = tr(f"wdq_{r['interpretation']}", lang)
         if (np.isfinite(r["wdq"]) and r["interpretation"] not in ("undefined", "no_target_gain")
                 and r["wdq_lo"] <= 0 <= r["wdq_hi"]):
             meaning += " " + tr("wdq_unclear", lang)
-        lines.append(tr("displacement_line", lang, scenario=scen, wdq=wdq, wdd=wdd,
+        if bool(r["control_changed"]):
+            meaning += " " + tr("displacement_control_changed", lang)
+        lines.append(tr("displacement_line", lang, scenario=scen, wdq=wdq, tne=tne, wdd=wdd,
+                        pooled=format_number(r["wdq_pooled"], lang,
+                                             quotient_decimals(r["wdq_pooled"])),
                         meaning=meaning))
+    lines += placebo_lines(res, lang)
     s = res.settings
     target = res.name(s.target)
     note = tr("displacement_note", lang, t=format_number(s.target_m, lang), target=target,
-              i=format_number(s.buffer_inner_m, lang), o=format_number(s.buffer_outer_m, lang))
+              i=format_number(s.buffer_inner_m, lang), o=format_number(s.buffer_outer_m, lang),
+              control=control_text(res, d, lang))
     return Slide(tr("displacement_title", lang, target=target), [Block("bullets", lines)],
                  images=[(res.path / "figures" / "displacement_wdq.png", "")], note=note)
 
@@ -304,7 +420,8 @@ def spinup_slides(res: Results, lang: str) -> list[Slide]:
 def build_slides(res: Results, lang: str, animation: list[Path] = ()) -> list[Slide]:
     """The whole brief as slides, in order."""
     return [title_slide(res, lang), *finding_slides(res, findings(res, lang), lang),
-            *map_slides(res, lang), *hotspot_slides(res, lang), displacement_slide(res, lang),
+            *map_slides(res, lang), *hotspot_slides(res, lang), *budget_slides(res, lang),
+            displacement_slide(res, lang),
             *figure_slides(res, lang, list(animation)), *closing_slides(res, lang)]
 
 
