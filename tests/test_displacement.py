@@ -382,6 +382,30 @@ def test_partition_by_hand() -> None:
                                        "rest", "c", "rest"]
     gap = partition(PLACES, 0, 400.0, (600.0, 1200.0))  # a node between target and buffer
     assert gap.node_areas()[2] == "rest"
+    # nested "of which" rows of the buffer: a's catchment reaches into it (1100, 1200), 500 is
+    # in no other catchment; b and c have no buffer nodes, so no rows
+    assert part.buffer_areas == ("a",) and part.buffer_rows() == ("buffer/a",)
+    assert list(part.members("buffer/a")) == [3, 4]
+    assert set(part.members("buffer/a")) <= set(part.members("buffer"))
+
+
+def test_nested_buffer_rows_count_the_buffers_part_of_a_hotspot() -> None:
+    """The nested row of a hotspot is its catchment's part of the buffer, counted from the
+    nodes, and it stays out of the sums."""
+    from brusim.analysis.budget import area_counts, budget, partition
+
+    part = partition(PLACES, 0, 400.0, (400.0, 1200.0))
+    nodes = pd.DataFrame({"scenario": ["base"] * 4 + ["scen"] * 4, "seed": 0,
+                          "window": "after", "node": [2, 3, 4, 6] * 2,
+                          "count": [5.0, 7.0, 11.0, 13.0, 1.0, 20.0, 30.0, 2.0]})
+    counts = area_counts(nodes, part)
+    assert counts.loc[("base", 0), "buffer"] == 23 and counts.loc[("base", 0), "buffer/a"] == 18
+    assert counts.loc[("scen", 0), "buffer/a"] == 50 and counts.loc[("scen", 0), "a"] == 2
+    table = budget(counts, part, "base").set_index("area")
+    assert table.loc["buffer/a", "kind"] == "buffer_hotspot"
+    assert table.loc["buffer/a", "nodes"] == 2 and table.loc["buffer/a", "difference"] == 32
+    parts = table[table["kind"].isin(["target", "buffer", "hotspot", "rest"])]
+    assert parts["difference"].sum() == table.loc["region", "difference"] == 53 - 36
 
 
 def paired_counts(rows: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
@@ -451,6 +475,7 @@ def test_budget_rows_add_up_and_the_control_is_far() -> None:
                             ("scen", 0): [1, 9, 10, 20, 17], ("scen", 1): [0, 6, 5, 9, 12]})
     counts.columns = list(part.areas)[:2] + ["a", "b", "rest"]
     counts = counts.reindex(columns=list(part.areas), fill_value=0.0)
+    counts["buffer/a"] = counts["buffer"] - 1  # the buffer's part of a's catchment
     seeds = budget_seeds(counts, part, "base").set_index(["seed", "area"])["difference"]
     for seed in (0, 1):
         diff = seeds.xs(seed, level="seed")

@@ -11,6 +11,12 @@ displacement statistics read from the same paired contrasts.
 - ``rest``: every other node (the rest of the region, including any gap between the target and
   an inner buffer radius larger than ``target_m``).
 
+Hotspots close to the target can lie wholly in the buffer (around Gare du Midi: Porte de Hal and
+Lemonnier), so the budget also has nested rows "of which" for the buffer (kind
+``buffer_hotspot``, area ``buffer/<hotspot id>``): the buffer's nodes in each other hotspot's
+catchment, by the same nearest-hotspot rule. They are part of the buffer, not extra areas, and
+do not enter the sums.
+
 For each scenario and seed the after-window count of every area is compared with the
 baseline's of the same seed (`brusim.analysis.contrasts.paired_contrast`). The areas' per-seed
 differences add up exactly to the region-wide difference, so the budget's mean differences do
@@ -61,6 +67,7 @@ CONTROL_M = 3000.0  # ASSUMPTION: beyond 3 km along the streets the policy's dir
 PLACEBO_TNE_SHARE = 0.10  # ASSUMPTION: "TNE near 0" = within 10% of the target + buffer count
 BUDGET_METRICS = {"transactions": "transaction", "dealer_hours": "dealer_hours"}
 PLACEBO = "placebo"
+BUFFER_OF = "buffer/"  # prefix of the nested buffer rows: the buffer's part of a hotspot
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,21 @@ class Partition:
     labels: np.ndarray
     areas: tuple[str, ...]
     kinds: tuple[str, ...]
+    # the buffer's nodes by the hotspot whose catchment they are in: ``buffer_labels[node]``
+    # indexes ``buffer_areas`` (hotspot ids), -1 outside the buffer or any catchment
+    buffer_labels: np.ndarray | None = None
+    buffer_areas: tuple[str, ...] = ()
 
     def members(self, area: str) -> np.ndarray:
-        """The nodes of ``area``."""
+        """The nodes of ``area`` (or of a nested buffer row ``buffer/<hotspot id>``)."""
+        if area.startswith(BUFFER_OF):
+            return np.flatnonzero(self.buffer_labels
+                                  == self.buffer_areas.index(area[len(BUFFER_OF):]))
         return np.flatnonzero(self.labels == self.areas.index(area))
+
+    def buffer_rows(self) -> tuple[str, ...]:
+        """The nested buffer rows' area names, ``buffer/<hotspot id>``."""
+        return tuple(BUFFER_OF + h for h in self.buffer_areas)
 
     def node_areas(self) -> pd.Categorical:
         """The area id of every node, in node order."""
@@ -97,24 +115,42 @@ def partition(hotspots, target: int, target_m: float, buffer_m: tuple[float, flo
         members = hotspots.catchment(j)
         reach[k, members] = dist[j, members]
     in_some = np.isfinite(reach).any(axis=0)
+    nearest = np.full(n_nodes, -1, dtype=np.int64)
     if in_some.any():
-        labels[in_some] = 2 + np.argmin(reach[:, in_some], axis=0)  # nearest; ties: the first
-    labels[(d > buffer_m[0]) & (d <= buffer_m[1])] = 1
+        nearest[in_some] = np.argmin(reach[:, in_some], axis=0)  # nearest; ties: the first
+        labels[in_some] = 2 + nearest[in_some]
+    in_buffer = (d > buffer_m[0]) & (d <= buffer_m[1]) & ~(d <= target_m)
+    labels[in_buffer] = 1
     labels[d <= target_m] = 0
-    return Partition(labels, areas, kinds)
+    # the buffer's part of each hotspot, in the places file's order (hotspots with none: no row)
+    inside = np.unique(nearest[in_buffer & (nearest >= 0)])
+    buffer_labels = np.full(n_nodes, -1, dtype=np.int64)
+    code = {int(k): c for c, k in enumerate(inside)}
+    for k, c in code.items():
+        buffer_labels[in_buffer & (nearest == k)] = c
+    return Partition(labels, areas, kinds, buffer_labels,
+                     tuple(hotspots.ids[others[int(k)]] for k in inside))
 
 
 def area_counts(nodes: pd.DataFrame, part: Partition, window: str = "after") -> pd.DataFrame:
     """Counts per run in ``window`` summed over each budget area: index (scenario, seed), one
-    column per area in the partition's order (zeros where nothing happened)."""
+    column per area in the partition's order, then one per nested buffer row (zeros where
+    nothing happened)."""
     sel = nodes[nodes["window"] == window]
     rows = {}
+    nested = len(part.buffer_areas)
     for key, g in sel.groupby(["scenario", "seed"], observed=True):
-        rows[key] = np.bincount(part.labels[g["node"].to_numpy()], weights=g["count"].to_numpy(),
-                                minlength=len(part.areas))
+        node, count = g["node"].to_numpy(), g["count"].to_numpy()
+        areas = np.bincount(part.labels[node], weights=count, minlength=len(part.areas))
+        if nested:
+            sub = part.buffer_labels[node]
+            areas = np.concatenate([areas, np.bincount(sub[sub >= 0], weights=count[sub >= 0],
+                                                       minlength=nested)])
+        rows[key] = areas
     runs = nodes[["scenario", "seed"]].drop_duplicates().itertuples(index=False, name=None)
     index = pd.MultiIndex.from_tuples(sorted(runs), names=["scenario", "seed"])
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(part.areas))
+    table = pd.DataFrame.from_dict(rows, orient="index",
+                                   columns=[*part.areas, *part.buffer_rows()])
     table.index = pd.MultiIndex.from_tuples(table.index, names=["scenario", "seed"])
     return table.reindex(index, fill_value=0.0).astype(float)
 
@@ -129,7 +165,8 @@ def with_totals(counts: pd.DataFrame, part: Partition) -> pd.DataFrame:
 
 def _row_kinds(part: Partition) -> dict[str, str]:
     """Kind of every budget row: the partition's areas, the subtotal and the total."""
-    return {**dict(zip(part.areas, part.kinds, strict=True)), "hotspots": "hotspots",
+    return {**dict(zip(part.areas, part.kinds, strict=True)),
+            **dict.fromkeys(part.buffer_rows(), "buffer_hotspot"), "hotspots": "hotspots",
             "region": "region"}
 
 
@@ -171,7 +208,10 @@ def budget(counts: pd.DataFrame, part: Partition, baseline: str, level: float = 
     """The budget: per scenario and budget row, the paired contrast of its after-window counts
     (`paired_contrast`) and the row's number of street nodes."""
     sizes = np.bincount(part.labels, minlength=len(part.areas))
+    nested = (np.bincount(part.buffer_labels[part.buffer_labels >= 0],
+                          minlength=len(part.buffer_areas)) if part.buffer_areas else [])
     nodes = {**dict(zip(part.areas, sizes.tolist(), strict=True)),
+             **dict(zip(part.buffer_rows(), [int(n) for n in nested], strict=True)),
              "hotspots": int(sum(n for n, k in zip(sizes, part.kinds, strict=True)
                                  if k == "hotspot")),
              "region": int(part.labels.size)}
