@@ -317,6 +317,21 @@ def displacement_contrast(counts: pd.DataFrame, part: Partition, baseline: str
     return out[["scenario", *[c for c in out.columns if c != "scenario"]]]
 
 
+def contrast_displacement(nodes: pd.DataFrame, hotspots, target: int, target_m: float,
+                          buffer_m: tuple[float, float], baseline: str,
+                          event: str = "transaction", control_m: float = CONTROL_M
+                          ) -> pd.DataFrame:
+    """WDQ, TNE and WDD per scenario and seed from the paired contrast (`contrast_statistics`)
+    for one event type of a node table (``nodes``: scenario, seed, window, event, node, count),
+    with the budget's partition and control: what `brusim validate` judges."""
+    part = partition(hotspots, target, target_m, buffer_m)
+    dist = np.asarray(hotspots.dist[target], dtype=np.float64)
+    control = choose_control(part, dist, buffer_m[1], control_m)
+    sel = nodes[nodes["event"] == event]
+    return displacement_contrast(with_control(area_counts(sel, part), sel, control), part,
+                                 baseline)
+
+
 def summarise_statistics(per_seed: pd.DataFrame, counts: pd.DataFrame, baseline: str,
                          control: Control, level: float = 0.95) -> pd.DataFrame:
     """Per scenario: mean and t interval over seeds of the WDQ, TNE, WDD and WDQ's denominator;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from brusim.analysis import metrics as mt
+from brusim.analysis.budget import contrast_displacement
 from brusim.calibration import patterns as pt
 from brusim.calibration.spec import PatternBook, Places
 from brusim.errors import ConfigError
@@ -25,12 +25,12 @@ def evaluate(tables: dict[str, pd.DataFrame], book: PatternBook, names: list[str
                                     window=str(o.get("window", "after")))
         elif name == "midi_plan":
             target = smap.hotspots.index(places.target)
-            sales = nodes[(nodes["event"] == "transaction")
-                          & nodes["scenario"].isin([o["scenario"], o["baseline"]])]
+            arms = nodes[nodes["scenario"].isin([o["scenario"], o["baseline"]])]
             dist = smap.hotspots.dist[target]
             target_m = float(o["target_m"])
-            disp = mt.displacement(sales, dist, target_m,
-                                   tuple(float(x) for x in o["buffer_m"]))
+            # the WDQ read from the paired contrast, as in comparisons (brusim.analysis.budget)
+            disp = contrast_displacement(arms, smap.hotspots, target, target_m,
+                                         tuple(float(x) for x in o["buffer_m"]), o["baseline"])
             areas = midi_areas(smap, dist, target_m, places)
             labels = {"target": f"{places.target} within {target_m:g} m",
                       "receiver": ", ".join(places.receivers) + " outside the target area",

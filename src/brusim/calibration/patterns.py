@@ -13,7 +13,8 @@ Tables:
   (window totals, `brusim.analysis.windows.window_totals`);
 * ``weekly``: weekly sums per (scenario, seed, week, area_kind, area), one column per metric;
 * ``nodes``: per-node counts per (scenario, seed, window, event);
-* ``displacement``: `brusim.analysis.metrics.displacement` output (one row per scenario, seed).
+* ``displacement``: `brusim.analysis.budget.contrast_displacement` output (one row per scenario
+  and seed: WDQ, TNE and WDD read from the paired contrast).
 """
 
 from __future__ import annotations
@@ -247,8 +248,10 @@ def midi_plan(nodes: pd.DataFrame, displacement: pd.DataFrame, specs: dict[str, 
     if "wdq" in specs:
         d = displacement[displacement["scenario"] == scenario]
         improved = d["target_change"] < 0
-        detail = (f"{scenario} before->after; WDQ defined in {int(np.isfinite(d['wdq']).sum())}"
-                  f" of {len(d)} seeds, target improved in {int(improved.sum())}")
+        detail = (f"{scenario} against {baseline}, same seeds and after window (the baseline as "
+                  f"'before'; control: far hotspots); WDQ defined in "
+                  f"{int(np.isfinite(d['wdq']).sum())} of {len(d)} seeds, target improved in "
+                  f"{int(improved.sum())}")
         out.append(make_check(pattern, "wdq", specs["wdq"], d["wdq"].to_numpy(), detail))
     return out
 
