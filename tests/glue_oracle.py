@@ -352,7 +352,8 @@ class GlueModel(BrusselsMarketModel):
             race = np.array([[rd.exponential(key, cd.D_MARKET_RACE, t, s, m)
                               for m in markets] for s in searchers])
             x32, y32 = self.world.xy32
-            picks = pick_markets(origins, markets, self.markets.strength, x32, y32,
+            pull = self.markets.strength ** float(self.cfg.behaviour.users.market_pull_exponent)
+            picks = pick_markets(origins, markets, pull, x32, y32,
                                  p.search_radius32, p.search_decay32,
                                  np.arange(len(origins)) >= len(origins) - len(failed), race)
         us.set_out(t, u, start, fresh, picks, failed, failed_at, self.user_world, p)

@@ -226,7 +226,7 @@ def test_outreach_cap_treatment_relapse_and_recovery(recovered_weeks):
 
 def test_courts_full_prosecution_and_release():
     fused, glue = run_pair(
-        "weeks=1", "seed=7", "police.arrest_prob=0.5", "courts.weekly_capacity=10",
+        "weeks=1", "seed=2", "police.arrest_prob=0.5", "courts.weekly_capacity=10",
         "courts.custody_hours=3", "courts.sentence_weeks=0.2")
     n = happened(fused)
     assert n["prosecution"] > 0 and n["release_without_prosecution"] > 0

@@ -443,8 +443,10 @@ def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]
     if spun:  # each seed's spin-up: its verdict, and the weekly series it judged
         import json
 
-        out_tables["spinup"] = pd.DataFrame([json.loads(spinup_file(out, k).read_text())
-                                             for k in spun])
+        rows = [json.loads(spinup_file(out, k).read_text()) for k in spun]
+        for row in rows:  # the users' pre-loaded stocks as flat columns (preload_*)
+            row.update({f"preload_{k}": v for k, v in (row.pop("preload", None) or {}).items()})
+        out_tables["spinup"] = pd.DataFrame(rows)
         out_tables["spinup_weekly"] = pd.concat(
             [pd.read_parquet(spinup_file(out, k).with_name(f"seed{k:04d}_weekly.parquet"))
              for k in spun], ignore_index=True)

@@ -184,9 +184,10 @@ class StockPreload(NamedTuple):
     recovered: tuple[int, int]  # (before, after); unchanged when recoveries last for good
 
     def summary(self) -> dict:
-        return {"treatment_entries_per_week": round(self.entries_per_week, 3),
-                "active_users": self.active, "treatment": list(self.treatment),
-                "recovered": list(self.recovered)}
+        return {"entries_per_week": round(self.entries_per_week, 3),
+                "active_users": self.active, "treatment_before": self.treatment[0],
+                "treatment_after": self.treatment[1], "recovered_before": self.recovered[0],
+                "recovered_after": self.recovered[1]}
 
 
 def preload_stocks(t: int, key: np.ndarray, u: UserState, entries_per_week: float,
