@@ -59,7 +59,8 @@ def parse_number(text: str, lang: str) -> float:
 
 
 def expected_pages(results_dir: Path) -> int:
-    """Title, 2 findings pages per scenario, one map page per scenario, hotspot tables against
+    """The answer (one page whatever its rows), the difference map, what we can and cannot say,
+    title, 2 findings pages per scenario, one map page per scenario, hotspot tables against
     business as usual (rows with any dealing, at most `ROWS_PER_PAGE` per page), the budget
     figure and one budget table per scenario (at most 8 rows: one page), displacement, region
     table, police hours, time series, assumptions, the spin-up appendix (when the comparison
@@ -76,7 +77,7 @@ def expected_pages(results_dir: Path) -> int:
         table_pages += max(1, math.ceil(rows / slides.ROWS_PER_PAGE))
     k = len(scenarios) - 1
     spinup = int((results_dir / "spinup.parquet").is_file())
-    return 1 + 2 * k + (k + 1) + table_pages + (1 + k) + 1 + 3 + 1 + spinup + 2 + 1
+    return 3 + 1 + 2 * k + (k + 1) + table_pages + (1 + k) + 1 + 3 + 1 + spinup + 2 + 1
 
 
 # ------------------------------------------------------------------------------ building
@@ -409,3 +410,153 @@ def test_cli_report_error_is_one_line(results_dir: Path, tmp_path: Path) -> None
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("brusim: error:")
     assert "summary.parquet" in lines[0]
+
+
+# ------------------------------------------------------------------------------ the answer
+
+
+def test_the_first_page_is_the_answer(results_dir: Path, tmp_path: Path) -> None:
+    """The brief opens with the answer table: one column per strategy (plain names), one row
+    per outcome, each cell the budget's, the paired table's or the police cost table's own
+    number with its verdict; then the difference map, then what we can and cannot say."""
+    from brusim.reports.answer import BUDGET_OUTCOMES, REGION_OUTCOMES, answer_cells
+
+    out = moved_dealing(results_dir, tmp_path)
+    res = load_results(out)
+    pages = slides.build_slides(res, "en")
+    first = pages[0]
+    assert first.title == res.settings.question  # the default question, in English
+    assert first.table.header[1:] == ["A second consumption room"]
+    assert [r[0].split(" (")[0] for r in first.table.rows][:2] == ["Dealing at central",
+                                                                  "Dealing in the surroundings"]
+    assert len(first.table.rows) == len(BUDGET_OUTCOMES) + len(REGION_OUTCOMES) + 1
+    assert pages[1].images[0][0].name == "difference_map.png"
+    assert pages[2].title == "What we can and cannot say"
+    cells = answer_cells(res, "en")
+    budget = pd.read_parquet(out / "budget.parquet")
+    budget = budget[(budget["scenario"] == "second_room") & (budget["metric"] == "transactions")]
+    for kind in ("buffer", "hotspots", "rest", "region"):
+        row = budget[budget["kind"] == kind].iloc[0]
+        cell = cells[kind]["second_room"]
+        assert cell.verdict == row["verdict"]
+        shown = [parse_number(x, "en") for x in NUMBER.findall(cell.text)][:3]
+        assert shown == pytest.approx([row["difference"], row["difference_lo"],
+                                       row["difference_hi"]], abs=0.51)
+        assert not any(c.isalpha() and c.isupper() for c in cell.text)  # numbers only
+    # the cells drawn grey are exactly the undecided ones
+    for row, grey in zip(first.table.rows, first.table.muted, strict=True):
+        assert grey[1] == row[1].endswith("no clear difference")
+
+
+def test_the_answer_shows_small_bases_as_counts_and_no_impossible_bound(results_dir: Path
+                                                                       ) -> None:
+    """Violence has a small base in the test city: the cell gives the counts ("from 0 to 1 a
+    run"), never a percentage; and no number on the answer page is a relative change below
+    -100% or a negative count of events."""
+    from brusim.reports.answer import answer_cells
+
+    res = load_results(results_dir)
+    p = res.tables["paired"]
+    for metric, cell in answer_cells(res, "en").items():
+        text = cell["second_room"].text
+        if metric in ("violent_incidents", "public_use", "police_hours"):
+            row = p[(p["scenario"] == "second_room") & (p["area_kind"] == "region")
+                    & (p["metric"] == metric)].iloc[0]
+            small = bool(row["small_base"]) or not np.isfinite(row["relative"])
+            assert ("%" not in text) == small
+            if small:
+                assert text.startswith("from ")
+        for value in re.findall(r"([+\u2212-]?\d[\d,.]*)%", text):
+            assert parse_number(value, "en") >= -100
+
+
+def test_scenario_ids_are_not_shown_outside_the_reproduction(reports: dict[str, list[Path]]
+                                                             ) -> None:
+    """Plain names everywhere: the scenario's id appears only in the reproduction section
+    and the parameters appendix (which name the configs)."""
+    for lang, paths in reports.items():
+        page = paths[0].read_text(encoding="utf-8")
+        text = re.sub(r"data:image/[^\"']+", "", page)
+        cut = text.index(html.escape(i18n.tr("assumptions_title", lang)))
+        assert "second_room" not in text[:cut], lang
+        assert i18n.tr("name_second_room", lang) in text[:cut]
+
+
+def test_the_question_is_translated_and_french_grammar_holds(reports: dict[str, list[Path]]
+                                                             ) -> None:
+    for lang, paths in reports.items():
+        page = html.unescape(paths[0].read_text(encoding="utf-8"))
+        assert i18n.tr("question_default", lang) in page
+    fr = html.unescape(reports["fr"][0].read_text(encoding="utf-8"))
+    assert not re.search(r"\b(?:de|à) (?:le|les)\b", fr)  # du, des, au, aux
+
+
+def test_police_cost_recomputed_from_the_shards(results_dir: Path) -> None:
+    """The police cost table's hours and removal, from each shard's own results table; the
+    quotient is defined only when the removal's interval lies above zero."""
+    from brusim.analysis.police_cost import police_cost, ratio_interval
+
+    settings = yaml.safe_load((results_dir / "settings.yaml").read_text())
+    runs = pd.concat([pd.read_parquet(f) for f in sorted((results_dir / "shards")
+                                                         .glob("*/results.parquet"))])
+    after = runs[runs["window"] == "after"]
+
+    def total(scen: str, area: str, metric: str) -> pd.Series:
+        sel = after[(after["scenario"] == scen) & (after["area"] == area)
+                    & (after["metric"] == metric)]
+        return sel.groupby("seed")["value"].sum()
+
+    cost = pd.read_parquet(results_dir / "police_cost.parquet").set_index("scenario")
+    hours = total("second_room", "region", "police_hours") - total("baseline", "region",
+                                                                   "police_hours")
+    removed = (total("baseline", settings["target"], "transactions")
+               - total("second_room", settings["target"], "transactions"))
+    row = cost.loc["second_room"]
+    assert row["extra_police_hours"] == pytest.approx(hours.mean())
+    assert row["transactions_removed_at_target"] == pytest.approx(removed.mean())
+    assert bool(row["defined"]) == bool(row["transactions_removed_at_target_lo"] > 0)
+    # the quotient on made-up runs: clear removal, unclear removal, too few seeds
+    change = pd.DataFrame([
+        {"scenario": s, "seed": k, "area": a, "metric": m, "after": v}
+        for k, (h, t) in enumerate([(110, 40), (112, 42), (111, 38), (109, 41)])
+        for s, a, m, v in (("b", "region", "police_hours", 100.0), ("b", "T", "transactions", 90),
+                           ("s", "region", "police_hours", h), ("s", "T", "transactions", t),
+                           ("u", "region", "police_hours", h),
+                           ("u", "T", "transactions", 90 + (-1) ** k * 20))])
+    table = police_cost(change, ["b", "s", "u"], "b", "T").set_index("scenario")
+    s = table.loc["s"]
+    assert bool(s["defined"]) and s["hours_per_transaction_removed"] == pytest.approx(
+        10.5 / 49.75)
+    assert s["hours_per_transaction_removed_lo"] <= s["hours_per_transaction_removed"] \
+        <= s["hours_per_transaction_removed_hi"]
+    assert not bool(table.loc["u", "defined"])
+    assert math.isnan(table.loc["u", "hours_per_transaction_removed"])
+    assert all(math.isnan(x) for x in ratio_interval(np.ones(2), np.ones(2)))
+    same = ratio_interval(np.full(5, 3.0), np.full(5, 6.0))
+    assert same == pytest.approx((0.5, 0.5))
+
+
+def test_difference_map_cells_add_up_to_the_region(results_dir: Path, tmp_path: Path) -> None:
+    """The difference map's cells partition the map: seed-averaged, their differences add up
+    exactly to the region-wide difference; a cell where both arms are equal in every seed is
+    not drawn as a clear change."""
+    from brusim.analysis.difference_map import cell_contrasts, cell_index
+    from brusim.experiments.compare import compose_run, load_settings
+    from brusim.map import load_street_map
+    from brusim.model.model import map_settings
+
+    out = moved_dealing(results_dir, tmp_path)
+    settings = load_settings(out / "settings.yaml", [])
+    smap = load_street_map(map_settings(compose_run(settings, "baseline", 0).map))
+    nodes = pd.read_parquet(out / "nodes.parquet")
+    sales = nodes[nodes["event"] == "transaction"]
+    cells, nx, ny = cell_index(smap)
+    assert cells.min() >= 0 and cells.max() < nx * ny
+    table = cell_contrasts(sales, cells, "second_room", "baseline")
+    region = pd.read_parquet(out / "budget.parquet")
+    region = region[(region["scenario"] == "second_room") & (region["kind"] == "region")
+                    & (region["metric"] == "transactions")].iloc[0]
+    assert table["difference"].sum() == pytest.approx(region["difference"], abs=1e-6)
+    assert table["clear"].any() or (table["difference_lo"] <= 0).all()
+    same = cell_contrasts(sales, cells, "baseline", "baseline")
+    assert not same["clear"].any() and (same["difference"] == 0).all()

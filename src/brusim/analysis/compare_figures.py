@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from brusim.analysis.contrasts import level_interval
+from brusim.analysis.difference_map import plot_difference_map
 from brusim.analysis.run_figures import KEY_HOTSPOTS, _figure, plot_node_map
 from brusim.io import save_figure
 
@@ -21,28 +22,40 @@ def scenario_colors(scenarios: list[str]) -> dict[str, str]:
     return {s: SCENARIO_COLORS[i % len(SCENARIO_COLORS)] for i, s in enumerate(scenarios)}
 
 
-def make_figures(out: Path, tables: dict[str, pd.DataFrame], smap, settings, cfg) -> list[Path]:
-    """Write every comparison figure into ``out/figures`` and return the paths."""
+def make_figures(out: Path, tables: dict[str, pd.DataFrame], smap, settings, cfg,
+                 labels: dict[str, str] | None = None) -> list[Path]:
+    """Write every comparison figure into ``out/figures`` and return the paths. ``labels``:
+    the plain name shown for each scenario (its id when missing)."""
+    labels = {s: (labels or {}).get(s, s) for s in settings.scenarios}
     fig_dir = out / "figures"
     fig_dir.mkdir(exist_ok=True)
+    hotspot_names = dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True))
     paths = [plot_hotspot_series(tables["weekly"], fig_dir / "hotspot_timeseries.png",
                                  settings.scenarios, float(cfg.scenario.intervention_week),
-                                 dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True)))]
+                                 hotspot_names, labels=labels)]
     target_name = smap.hotspots.names[smap.hotspots.index(settings.target)]
     paths.append(plot_displacement(tables["displacement_summary"],
-                                   fig_dir / "displacement_wdq.png", settings, target_name))
-    paths.append(plot_budget(tables["budget"], fig_dir / "budget.png", settings, target_name))
-    paths.append(plot_police_cost(tables["change"], fig_dir / "police_hours_per_reduction.png",
-                                  settings))
+                                   fig_dir / "displacement_wdq.png", settings, target_name,
+                                   labels))
+    paths.append(plot_budget(tables["budget"], fig_dir / "budget.png", settings, target_name,
+                             labels=labels))
+    paths.append(plot_police_cost(tables["police_cost"],
+                                  fig_dir / "police_hours_per_reduction.png", settings,
+                                  target_name, labels))
     if "spinup_weekly" in tables:
         paths.append(plot_spinup(tables["spinup_weekly"], fig_dir / "spinup.png",
-                                 dict(zip(smap.hotspots.ids, smap.hotspots.names, strict=True))))
+                                 hotspot_names))
     sales = tables["nodes"][tables["nodes"]["event"] == "transaction"]
+    paths.append(plot_difference_map(sales, smap, settings.scenarios, settings.baseline,
+                                     settings.target,
+                                     (settings.target_m, settings.buffer_outer_m),
+                                     fig_dir / "difference_map.png", labels))
     for scen in settings.scenarios:
-        paths.append(plot_scenario_map(sales, smap, scen, fig_dir / f"dealing_{scen}.png"))
+        paths.append(plot_scenario_map(sales, smap, scen, fig_dir / f"dealing_{scen}.png",
+                                       labels[scen]))
         if scen != settings.baseline:
             paths.append(plot_change_map(sales, smap, scen, settings.baseline,
-                                         fig_dir / f"change_{scen}.png"))
+                                         fig_dir / f"change_{scen}.png", labels))
     return paths
 
 
@@ -70,7 +83,8 @@ def plot_spinup(weekly: pd.DataFrame, path: Path, names: dict[str, str], n: int 
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     _label_grid(axes, len(shown), "week of the spin-up", "transactions per week")
-    axes[0].legend(fontsize=9, frameon=False)
+    if axes[0].get_legend_handles_labels()[0]:  # no lines when the spin-up has no weeks
+        axes[0].legend(fontsize=9, frameon=False)
     fig.suptitle("Business as usual before the runs begin (spin-up), per seed", fontsize=14)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     save_figure(fig, path, dpi=120)
@@ -86,17 +100,20 @@ def mean_after(nodes: pd.DataFrame, scenario: str, n_nodes: int) -> np.ndarray:
     return counts / n_seeds
 
 
-def plot_scenario_map(nodes, smap, scenario: str, path: Path) -> Path:
+def plot_scenario_map(nodes, smap, scenario: str, path: Path, label: str | None = None) -> Path:
     values = mean_after(nodes, scenario, smap.n_nodes)
     return plot_node_map(smap, values, path,
-                         title=f"Where dealing was (after window): {scenario}",
+                         title=f"Where dealing was (after window): {label or scenario}",
                          label="transactions per node (mean over seeds)")
 
 
-def plot_change_map(nodes, smap, scenario: str, baseline: str, path: Path) -> Path:
+def plot_change_map(nodes, smap, scenario: str, baseline: str, path: Path,
+                    labels: dict[str, str] | None = None) -> Path:
+    labels = labels or {}
     diff = mean_after(nodes, scenario, smap.n_nodes) - mean_after(nodes, baseline, smap.n_nodes)
     return plot_node_map(smap, diff, path, diverging=True,
-                         title=f"Where dealing moved: {scenario} minus {baseline} (after window)",
+                         title=f"Where dealing moved: {labels.get(scenario, scenario)} minus "
+                               f"{labels.get(baseline, baseline).lower()} (after window)",
                          label="change in transactions per node (red: more)")
 
 
@@ -113,7 +130,8 @@ def weekly_band(weekly: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
                         intervention_week: float, names: dict[str, str],
-                        metric: str = "transactions") -> Path:
+                        metric: str = "transactions",
+                        labels: dict[str, str] | None = None) -> Path:
     """Weekly metric at the key hotspots, mean and 95% CI band over seeds, per scenario."""
     hs = key_hotspots(weekly, metric)
     colors = scenario_colors(scenarios)
@@ -123,7 +141,8 @@ def plot_hotspot_series(weekly: pd.DataFrame, path: Path, scenarios: list[str],
         sub = weekly[weekly["area"].astype(str) == h]
         for scen in scenarios:
             band = weekly_band(sub[sub["scenario"] == scen], metric)
-            ax.plot(band.index, band["mean"], color=colors[scen], lw=1.8, label=scen)
+            ax.plot(band.index, band["mean"], color=colors[scen], lw=1.8,
+                    label=(labels or {}).get(scen, scen))
             ax.fill_between(band.index, band["lo"], band["hi"], color=colors[scen],
                             alpha=0.18, lw=0)
         ax.axvline(intervention_week, color="grey", ls="--", lw=1)
@@ -161,7 +180,8 @@ WDQ_BANDS = ((-3, -1, "#f4c7c3", "displacement > gain"),
 WDQ_LIMIT = 3.0  # the WDQ axis: -3 to 3 (values beyond are written at the edge)
 
 
-def plot_displacement(summary: pd.DataFrame, path: Path, settings, target_name: str) -> Path:
+def plot_displacement(summary: pd.DataFrame, path: Path, settings, target_name: str,
+                      labels: dict[str, str] | None = None) -> Path:
     """WDQ of the transactions per scenario over the standard interpretation bands: the mean
     over seeds with its 95% CI (read from the paired contrasts) and the WDQ of the summed runs;
     a value or bound beyond the axis is clipped to its edge and written there."""
@@ -199,7 +219,7 @@ def plot_displacement(summary: pd.DataFrame, path: Path, settings, target_name: 
                     color="#0072B2")
     for xi in x[~ok]:
         ax.text(xi, 0, "undefined", ha="center", fontsize=10)
-    ax.set_xticks(x, df["scenario"], fontsize=12)
+    ax.set_xticks(x, [(labels or {}).get(s, s) for s in df["scenario"]], fontsize=12)
     ax.set_xlim(-0.6, len(df) - 0.4)
     ax.set_ylim(-WDQ_LIMIT, WDQ_LIMIT)
     ax.axhline(0, color="black", lw=0.8)
@@ -219,7 +239,7 @@ BUDGET_BARS = (("target", "target area"), ("buffer", "surroundings"),
 
 
 def plot_budget(budget: pd.DataFrame, path: Path, settings, target_name: str,
-                metric: str = "transactions") -> Path:
+                metric: str = "transactions", labels: dict[str, str] | None = None) -> Path:
     """Where the market went: per scenario, the mean difference from business as usual in the
     target area, the surroundings, the other hotspots, the rest of the region (these four add
     up) and region-wide, with 95% interval whiskers (horizontal bars)."""
@@ -236,7 +256,8 @@ def plot_budget(budget: pd.DataFrame, path: Path, settings, target_name: str,
         diff = rows["difference"].to_numpy(dtype=float)
         err = [np.nan_to_num(diff - rows["difference_lo"].to_numpy(dtype=float)),
                np.nan_to_num(rows["difference_hi"].to_numpy(dtype=float) - diff)]
-        ax.barh(y, np.nan_to_num(diff), height=height * 0.9, color=colors[scen], label=scen,
+        ax.barh(y, np.nan_to_num(diff), height=height * 0.9, color=colors[scen],
+                label=(labels or {}).get(scen, scen),
                 xerr=err, capsize=4, error_kw={"lw": 1.2, "ecolor": "#333333"})
     ax.set_yticks(np.arange(len(BUDGET_BARS)), [label for _, label in BUDGET_BARS],
                   fontsize=12)
@@ -254,39 +275,30 @@ def plot_budget(budget: pd.DataFrame, path: Path, settings, target_name: str,
     return path
 
 
-def police_cost_table(change: pd.DataFrame, settings) -> pd.DataFrame:
-    """Extra police unit-hours (region, after window) per transaction removed at the target,
-    relative to the baseline, per scenario (mean over seeds)."""
-    after = change.set_index(["scenario", "seed", "area", "metric"])["after"]
-    rows = []
-    for scen in settings.scenarios:
-        if scen == settings.baseline:
-            continue
-        extra = (after.xs((scen, "region", "police_hours"), level=(0, 2, 3))
-                 - after.xs((settings.baseline, "region", "police_hours"), level=(0, 2, 3)))
-        reduction = (after.xs((settings.baseline, settings.target, "transactions"),
-                              level=(0, 2, 3))
-                     - after.xs((scen, settings.target, "transactions"), level=(0, 2, 3)))
-        rows.append({"scenario": scen, "extra_police_hours": float(extra.mean()),
-                     "transactions_removed_at_target": float(reduction.mean()),
-                     "hours_per_transaction_removed": float(extra.mean() / reduction.mean())
-                     if reduction.mean() > 0 else np.nan})
-    return pd.DataFrame(rows)
-
-
-def plot_police_cost(change: pd.DataFrame, path: Path, settings) -> Path:
-    df = police_cost_table(change, settings)
+def plot_police_cost(cost: pd.DataFrame, path: Path, settings, target_name: str,
+                     labels: dict[str, str] | None = None) -> Path:
+    """Extra police unit-hours per transaction removed at the target, per scenario, with the
+    paired bootstrap interval (`brusim.analysis.police_cost`); "no clear reduction" where the
+    quotient is not defined."""
     fig = _figure(10, 5.5)
     ax = fig.add_subplot()
     colors = scenario_colors(settings.scenarios)
-    vals = df["hours_per_transaction_removed"].to_numpy(dtype=float)
-    ax.bar(df["scenario"], np.nan_to_num(vals), color=[colors[s] for s in df["scenario"]])
+    x = np.arange(len(cost))
+    vals = cost["hours_per_transaction_removed"].to_numpy(dtype=float)
+    lo = cost["hours_per_transaction_removed_lo"].to_numpy(dtype=float)
+    hi = cost["hours_per_transaction_removed_hi"].to_numpy(dtype=float)
+    ax.bar(x, np.nan_to_num(vals), color=[colors[s] for s in cost["scenario"]],
+           yerr=[np.nan_to_num(vals - lo), np.nan_to_num(hi - vals)], capsize=6,
+           error_kw={"lw": 1.5, "ecolor": "#333333"})
     for i, v in enumerate(vals):
-        ax.text(i, np.nan_to_num(v), "no reduction" if not np.isfinite(v) else f"{v:.1f}",
-                ha="center", va="bottom", fontsize=12)
+        text = ("no clear reduction" if not np.isfinite(v)
+                else f"{v:.2f} [{lo[i]:.2f}-{hi[i]:.2f}]" if np.isfinite(lo[i]) else f"{v:.2f}")
+        ax.text(i, np.nan_to_num(hi[i] if np.isfinite(hi[i]) else v), text, ha="center",
+                va="bottom", fontsize=12)
+    ax.set_xticks(x, [(labels or {}).get(s, s) for s in cost["scenario"]], fontsize=12)
     ax.set_ylabel("extra police unit-hours per transaction\nremoved at the target", fontsize=12)
-    ax.set_title(f"Police hours spent per unit of reduction at {settings.target}", fontsize=13,
-                 loc="left")
+    ax.set_title(f"Police hours spent per unit of reduction at {target_name} (95% interval)",
+                 fontsize=13, loc="left")
     ax.tick_params(labelsize=12)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)

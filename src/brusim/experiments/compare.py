@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from brusim.analysis import budget as bg
 from brusim.analysis import metrics as mt
+from brusim.analysis.police_cost import police_cost
 from brusim.analysis.windows import (
     Windows,
     node_window_counts,
@@ -493,14 +494,18 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
         ignore_index=True)
     listed = np.unique(smap.hotspots.catchment_indices)
     tables["emerging"] = mt.emerging_hotspots(sales, listed, threshold=emerging_threshold(sales))
+    tables["police_cost"] = police_cost(change, settings.scenarios, settings.baseline,
+                                        settings.target)
     # so the results can be mapped without the map
     tables["nodes_xy"] = node_table(smap).assign(budget_area=part.node_areas())
     for name, df in tables.items():
         write_parquet(out / f"{name}.parquet", df)
     write_duckdb(out / "results.duckdb", tables)
     from brusim.analysis.compare_figures import make_figures
+    from brusim.reports.results import scenario_name
 
-    make_figures(out, tables, smap, settings, cfg)
+    make_figures(out, tables, smap, settings, cfg,
+                 {s: scenario_name(s, "en") for s in settings.scenarios})
     write_json(out / "manifest.json", compare_manifest(settings, cfg, smap))
     return tables
 

@@ -102,7 +102,7 @@ def draw_timeline(fig: Figure, rect: tuple[float, float, float, float], n_weeks:
 def build_animation(res: Results, out_dir: Path, lang: str) -> list[Path]:
     """Write ``animation_<lang>.gif`` (and ``.mp4`` with ffmpeg) into ``out_dir``."""
     from brusim.reports.i18n import tr
-    from brusim.reports.results import scenario_description
+    from brusim.reports.results import scenario_description, scenario_name
 
     smap = load_map(res.settings)
     scenarios = list(res.settings.scenarios)
@@ -132,7 +132,7 @@ def build_animation(res: Results, out_dir: Path, lang: str) -> list[Path]:
                            (PANEL_W - 0.1) / fig_w, (panel_h - 0.45) / fig_h))
         desc = textwrap.shorten(scenario_description(res, scen, lang) or "", 48,
                                 placeholder=" …")
-        draw_panel(ax, smap, box, f"{scen}\n{desc}")
+        draw_panel(ax, smap, box, f"{scenario_name(scen, lang)}\n{desc}")
         dots.append(ax.scatter(smap.x[nodes], smap.y[nodes], s=sizes[k, 0], c=DOT_COLOR,
                                alpha=0.65, lw=0, zorder=3))
         if tnode is not None:  # redrawn every frame, above the dots

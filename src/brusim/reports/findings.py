@@ -11,7 +11,7 @@ import pandas as pd
 
 from brusim.analysis.contrasts import UNDECIDED
 from brusim.reports.i18n import check_language, count_decimals, format_number, tr, value_ci
-from brusim.reports.results import Results, load_results, scenario_description
+from brusim.reports.results import Results, load_results, scenario_description, scenario_name
 
 REGION_FINDINGS = ("violent_incidents", "public_use", "police_hours", "outreach_contacts")
 
@@ -65,8 +65,9 @@ def finding_from_row(res: Results, row: pd.Series, group: str, lang: str) -> Fin
            else tuple(float(row[c]) for c in ("relative", "relative_lo", "relative_hi")))
     value = contrast_text(row, lang)
     desc = scenario_description(res, row["scenario"], lang)
-    subject = (tr("subject", lang, id=row["scenario"], desc=desc) if desc
-               else tr("subject_bare", lang, id=row["scenario"]))
+    name = scenario_name(row["scenario"], lang)
+    subject = (tr("subject", lang, name=name, desc=desc) if desc
+               else tr("subject_bare", lang, name=name))
     where = (tr("where_region", lang) if row["area_kind"] == "region"
              else tr("where_hotspot", lang, area=res.name(row["area"])))
     clear = row["verdict"] != UNDECIDED

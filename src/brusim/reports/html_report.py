@@ -8,7 +8,7 @@ from pathlib import Path
 from string import Template
 
 from brusim.reports.i18n import tr
-from brusim.reports.slides import Block, Slide, Table
+from brusim.reports.layout import Block, Slide, Table
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "brief.html"
 
@@ -88,7 +88,8 @@ def render_html(slides: list[Slide], path: Path, lang: str, footer: str) -> Path
                   for i, s in enumerate(slides) if i > 0)
     sections = [html_section(s, i) for i, s in enumerate(slides)]
     nav = f"<nav><h2>{html.escape(tr('contents', lang))}</h2><ol>{toc}</ol></nav>"
+    doc_title = next((s.title for s in slides if s.kind == "title"), slides[0].title)
     page = Template(TEMPLATE_PATH.read_text(encoding="utf-8")).substitute(
-        lang=lang, title=html.escape(slides[0].title),
+        lang=lang, title=html.escape(doc_title),
         body="\n".join([sections[0], nav, *sections[1:]]), footer=html.escape(footer))
     return write_text(path, page)

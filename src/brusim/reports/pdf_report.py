@@ -24,7 +24,8 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Frame, Image, KeepInFrame, Paragraph, Spacer, TableStyle
 from reportlab.platypus import Table as GridTable
 
-from brusim.reports.slides import Block, Slide, Table, paginate
+from brusim.reports.layout import Block, Slide, Table
+from brusim.reports.slides import paginate
 
 PAGE_W, PAGE_H = 960.0, 540.0  # points: 16:9
 MARGIN = 40.0
@@ -184,7 +185,7 @@ def render_pdf(slides: list[Slide], path: Path, lang: str, footer: str) -> Path:
 
     def write(tmp: str) -> None:
         canvas = Canvas(tmp, pagesize=(PAGE_W, PAGE_H), pageCompression=1)
-        canvas.setTitle(slides[0].title)
+        canvas.setTitle(next((s.title for s in slides if s.kind == "title"), slides[0].title))
         canvas.setCreator("brusim")
         for k, slide in enumerate(pages, 1):
             draw_slide(canvas, slide, footer, k, len(pages))

@@ -13,9 +13,10 @@ import yaml
 from brusim.errors import BrusimError
 from brusim.reports.i18n import load_i18n, tr
 
-SHARED_FIGURES = ("budget.png", "displacement_wdq.png", "police_hours_per_reduction.png",
+SHARED_FIGURES = ("budget.png", "difference_map.png", "displacement_wdq.png",
+                  "police_hours_per_reduction.png",
                   "hotspot_timeseries.png")
-REQUIRED_TABLES = ("summary", "paired", "budget", "displacement_summary", "placebo",
+REQUIRED_TABLES = ("summary", "paired", "budget", "displacement_summary", "placebo", "police_cost",
                    "weekly_nodes")
 AGAINST_BASELINE = ("paired", "budget", "displacement_summary")  # rows only for the others
 
@@ -122,7 +123,25 @@ def scenario_description(res: Results, scenario: str, lang: str) -> str | None:
     return None
 
 
+def scenario_name(scenario: str, lang: str = "en") -> str:
+    """A scenario's plain name (``name_<id>`` in ``i18n.yaml``; ``a+b``: both joined), else its
+    id: the name every title, table and figure shows."""
+    i18n = load_i18n()
+    return " + ".join(tr(f"name_{p}", lang) if f"name_{p}" in i18n else p
+                      for p in scenario.split("+"))
+
+
 def scenario_label(res: Results, scenario: str, lang: str) -> str:
-    """``id (description)`` for the title page."""
-    desc = scenario_description(res, scenario, lang)
-    return f"{scenario} ({desc})" if desc else scenario
+    """``Plain name: description`` for the title page (the description when there is one)."""
+    name, desc = scenario_name(scenario, lang), scenario_description(res, scenario, lang)
+    return f"{name}: {desc}" if desc and desc.lower() != name.lower() else name
+
+
+def question_text(res: Results, lang: str) -> str:
+    """The comparison's question in ``lang``: the default question is translated; a question
+    written in the settings is shown as written."""
+    from brusim.experiments.compare import CompareSettings
+
+    if res.settings.question == CompareSettings.question:
+        return tr("question_default", lang)
+    return res.settings.question

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,48 +14,17 @@ import pandas as pd
 
 from brusim.analysis.budget import CONTROL_M
 from brusim.analysis.contrasts import MIN_BASE, UNDECIDED
+from brusim.reports.answer import answer_slides
 from brusim.reports.findings import Finding, contrast_text, findings, shown_as_counts
 from brusim.reports.i18n import count_decimals, format_number, tr, value_ci
-from brusim.reports.results import Results, scenario_label
+from brusim.reports.layout import Block, Slide, Table
+from brusim.reports.results import Results, question_text, scenario_label, scenario_name
 
 REGION_TABLE = ("transactions", "violent_incidents", "public_use", "outreach_contacts",
                 "police_hours")
 PARAMETER_PAGES = (("police", "courts", "population"), ("behaviour",))
 ROWS_PER_PAGE = 8  # at most this many table rows per PDF page
 BUDGET_DETAIL = 3  # hotspots shown "of which" on a budget slide (5 other rows: one page)
-
-
-@dataclass
-class Block:
-    """A piece of slide text: ``heading``, ``text``, ``bullets`` (list) or ``code`` (list)."""
-
-    kind: str
-    content: str | list[str]
-
-
-@dataclass
-class Table:
-    """A table of text cells; ``muted`` cells are drawn grey (e.g. a CI including zero)."""
-
-    header: list[str]
-    rows: list[list[str]]
-    widths: list[float]
-    muted: list[list[bool]] = field(default_factory=list)
-
-
-@dataclass
-class Slide:
-    """One message: a title, text blocks, an optional table, images (path, caption) and a note.
-    ``kind`` is ``content``, ``title`` (title page), ``params`` (blocks are parameter columns)
-    or ``html`` (HTML only, e.g. the animation)."""
-
-    title: str
-    blocks: list[Block] = field(default_factory=list)
-    table: Table | None = None
-    images: list[tuple[Path, str]] = field(default_factory=list)
-    note: str = ""
-    kind: str = "content"
-    facts: list[tuple[str, str]] = field(default_factory=list)  # title page label/value pairs
 
 
 def title_slide(res: Results, lang: str) -> Slide:
@@ -80,7 +48,7 @@ def title_slide(res: Results, lang: str) -> Slide:
     ]
     return Slide(tr("title", lang), [Block("text", tr("subtitle", lang)),
                                      Block("heading", tr("labelled", lang, label=tr(
-                                         "question", lang), text=res.settings.question))],
+                                         "question", lang), text=question_text(res, lang)))],
                  note=tr("model_note", lang), kind="title", facts=facts)
 
 
@@ -92,7 +60,7 @@ def finding_slides(res: Results, found: list[Finding], lang: str) -> list[Slide]
         for group, key in (("hotspots", "findings_hotspots_title"),
                            ("region", "findings_region_title")):
             texts = [f.text for f in found if f.scenario == scen and f.group == group]
-            slides.append(Slide(tr(key, lang, scenario=scen),
+            slides.append(Slide(tr(key, lang, scenario=scenario_name(scen, lang)),
                                 [Block("bullets", texts or [tr("no_findings", lang)])],
                                 note=note))
     return slides
@@ -103,10 +71,10 @@ def map_slides(res: Results, lang: str) -> list[Slide]:
     fig = res.path / "figures"
     dealing = tr("map_dealing", lang, n=res.window_weeks)
     note = tr("figure_language_note", lang) if lang != "en" else ""
-    slides = [Slide(tr("maps_title_baseline", lang, scenario=res.baseline),
+    slides = [Slide(tr("maps_title_baseline", lang, scenario=scenario_name(res.baseline, lang)),
                     images=[(fig / f"dealing_{res.baseline}.png", dealing)], note=note)]
     for scen in res.others:
-        slides.append(Slide(tr("maps_title", lang, scenario=scen), images=[
+        slides.append(Slide(tr("maps_title", lang, scenario=scenario_name(scen, lang)), images=[
             (fig / f"dealing_{scen}.png", dealing),
             (fig / f"change_{scen}.png", tr("map_change", lang))], note=note))
     return slides
@@ -151,8 +119,8 @@ def hotspot_slides(res: Results, lang: str) -> list[Slide]:
     for scen in res.others:
         table, empty = hotspot_table(res, scen, lang)
         extra = f" {tr('hotspots_empty', lang, names=', '.join(empty))}" if empty else ""
-        slides.append(Slide(tr("hotspots_title", lang, scenario=scen), table=table,
-                            note=note + extra))
+        slides.append(Slide(tr("hotspots_title", lang, scenario=scenario_name(scen, lang)),
+                            table=table, note=note + extra))
     return slides
 
 
@@ -219,7 +187,7 @@ def budget_slides(res: Results, lang: str) -> list[Slide]:
     overview = Slide(tr("budget_figure_title", lang), images=[
         (res.path / "figures" / "budget.png", tr("budget_figure_caption", lang,
                                                  n=res.window_weeks))], note=figure_note)
-    return [overview, *(Slide(tr("budget_title", lang, scenario=scen),
+    return [overview, *(Slide(tr("budget_title", lang, scenario=scenario_name(scen, lang)),
                               table=budget_table(res, scen, lang), note=note)
                         for scen in res.others)]
 
@@ -278,7 +246,8 @@ def displacement_slide(res: Results, lang: str) -> Slide:
             meaning += " " + tr("wdq_unclear", lang)
         if bool(r["control_changed"]):
             meaning += " " + tr("displacement_control_changed", lang)
-        lines.append(tr("displacement_line", lang, scenario=scen, wdq=wdq, tne=tne, wdd=wdd,
+        lines.append(tr("displacement_line", lang, scenario=scenario_name(scen, lang),
+                        wdq=wdq, tne=tne, wdd=wdd,
                         pooled=format_number(r["wdq_pooled"], lang,
                                              quotient_decimals(r["wdq_pooled"])),
                         meaning=meaning))
@@ -296,13 +265,13 @@ def region_table(res: Results, lang: str) -> Table:
     """Scenarios x region metrics: baseline totals, then relative differences [CI]."""
     s, p = res.tables["summary"], res.tables["paired"]
     base = s[(s["scenario"] == res.baseline) & (s["area_kind"] == "region")].set_index("metric")
-    rows = [[res.baseline, *(format_number(base["after"].get(m, np.nan), lang,
+    rows = [[scenario_name(res.baseline, lang), *(format_number(base["after"].get(m, np.nan), lang,
                                            count_decimals(base["after"].get(m, np.nan)))
                              for m in REGION_TABLE)]]
     muted = [[False] * (len(REGION_TABLE) + 1)]
     for scen in res.others:
         reg = p[(p["scenario"] == scen) & (p["area_kind"] == "region")].set_index("metric")
-        cells, grey = [scen], [False]
+        cells, grey = [scenario_name(scen, lang)], [False]
         for m in REGION_TABLE:
             if m not in reg.index:
                 cells.append(tr("not_defined", lang))
@@ -418,8 +387,10 @@ def spinup_slides(res: Results, lang: str) -> list[Slide]:
 
 
 def build_slides(res: Results, lang: str, animation: list[Path] = ()) -> list[Slide]:
-    """The whole brief as slides, in order."""
-    return [title_slide(res, lang), *finding_slides(res, findings(res, lang), lang),
+    """The whole brief as slides, in order: the answer first (the table, the difference map,
+    what we can and cannot say), then the title page with the question and the settings."""
+    return [*answer_slides(res, lang), title_slide(res, lang),
+            *finding_slides(res, findings(res, lang), lang),
             *map_slides(res, lang), *hotspot_slides(res, lang), *budget_slides(res, lang),
             displacement_slide(res, lang),
             *figure_slides(res, lang, list(animation)), *closing_slides(res, lang)]
@@ -432,10 +403,11 @@ def paginate(slides: list[Slide], lang: str) -> list[Slide]:
     for s in slides:
         if s.kind == "html":
             continue
-        if s.table is None or len(s.table.rows) <= ROWS_PER_PAGE:
+        limit = (s.table.rows_per_page or ROWS_PER_PAGE) if s.table is not None else 0
+        if s.table is None or len(s.table.rows) <= limit:
             pages.append(s)
             continue
-        n = math.ceil(len(s.table.rows) / ROWS_PER_PAGE)
+        n = math.ceil(len(s.table.rows) / limit)
         per = math.ceil(len(s.table.rows) / n)  # balanced pages
         for k in range(n):
             part = slice(k * per, (k + 1) * per)
