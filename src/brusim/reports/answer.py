@@ -154,10 +154,12 @@ def answer_slide(res: Results, lang: str) -> Slide:
         muted.append(grey)
     header = [tr("answer_outcome", lang, n=res.window_weeks),
               *(scenario_name(s, lang) for s in res.others)]
-    widths = [3.2, *([9.6 / max(len(res.others), 1)] * len(res.others))]
-    note = tr("answer_note", lang, n=res.window_weeks, r=res.settings.replications)
-    return Slide(question_text(res, lang), table=Table(header, rows, widths, muted,
-                                                       rows_per_page=len(rows)), note=note)
+    k = max(len(res.others), 1)
+    widths = [3.6 if k <= 2 else 3.0, *([(12.8 - (3.6 if k <= 2 else 3.0)) / k] * k)]
+    note = tr("answer_note", lang, r=res.settings.replications)
+    table = Table(header, rows, widths, muted, rows_per_page=len(rows),
+                  font_size=13 if k <= 2 else 11, small_after_first_line=True)
+    return Slide(question_text(res, lang), table=table, note=note)
 
 
 def difference_map_slide(res: Results, lang: str) -> Slide:

@@ -24,6 +24,8 @@ class Table:
     widths: list[float]
     muted: list[list[bool]] = field(default_factory=list)
     rows_per_page: int | None = None  # PDF pages split longer tables (None: the default)
+    font_size: float = 15.0  # PDF points (shrunk further only if the table does not fit)
+    small_after_first_line: bool = False  # a cell's later lines (e.g. a verdict) set smaller
 
 
 @dataclass

@@ -74,20 +74,34 @@ def blocks_flow(blocks: list[Block], size: float = 17) -> list[Flowable]:
     return out
 
 
-def grid(t: Table, width: float, size: float = 15) -> GridTable:
+def cell_para(text: str, st: ParagraphStyle, small_after_first_line: bool) -> Paragraph:
+    """A table cell; with ``small_after_first_line`` its later lines follow the first after a
+    dot, set at 78% (on the same line when they fit)."""
+    if not small_after_first_line or "\n" not in text:
+        return para(text, st)
+    first, rest = str(text).split("\n", 1)
+    small = escape(rest).replace("\n", "<br/>")
+    return Paragraph(f'{escape(first)} <font size="{st.fontSize * 0.78:.1f}">· {small}</font>',
+                     st)
+
+
+def grid(t: Table, width: float, size: float | None = None) -> GridTable:
     """A table with a shaded header, zebra rows and grey muted cells."""
+    size = size or t.font_size
     head = style(size * 0.85, "Sans-Bold", alignment=TA_CENTER)
     first, cell = style(size), style(size, alignment=TA_CENTER)
     muted = style(size, color=MUTED, alignment=TA_CENTER)
     rows = [[para(c, head) for c in t.header]]
     for i, row in enumerate(t.rows):
         grey = t.muted[i] if t.muted else [False] * len(row)
-        rows.append([para(c, first if j == 0 else (muted if grey[j] else cell))
+        rows.append([para(c, first) if j == 0 else
+                     cell_para(c, muted if grey[j] else cell, t.small_after_first_line)
                      for j, c in enumerate(row)])
     total = sum(t.widths)
     table = GridTable(rows, colWidths=[w / total * width for w in t.widths], repeatRows=1)
-    commands = [("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL), ("VALIGN", (0, 0), (-1, -1),
-                                                               "MIDDLE")]
+    commands = [("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
     commands += [("BACKGROUND", (0, r), (-1, r), ZEBRA_FILL) for r in range(2, len(rows), 2)]
     table.setStyle(TableStyle(commands))
     return table
@@ -145,7 +159,7 @@ def draw_slide(canvas: Canvas, slide: Slide, footer: str, page: int, n_pages: in
     if slide.kind == "title":
         fit(title_page(slide), canvas, MARGIN, bottom + 8, width, PAGE_H - 40 - bottom - 8)
         return
-    title = para(slide.title, style(26, "Sans-Bold", ACCENT))
+    title = para(slide.title, style(26 if len(slide.title) <= 70 else 20, "Sans-Bold", ACCENT))
     _, h = title.wrap(width, PAGE_H)
     top = PAGE_H - 28 - h
     title.drawOn(canvas, MARGIN, top)
