@@ -126,18 +126,22 @@ def hotspot_slides(res: Results, lang: str) -> list[Slide]:
 
 def budget_rows(budget: pd.DataFrame, scenario: str, metric: str = "transactions",
                 detail: int = BUDGET_DETAIL) -> list[tuple[pd.Series, bool]]:
-    """The rows of a scenario's budget slide, ``(row, of_which)``: the target, the buffer, the
-    other hotspots together, then (of which) up to ``detail`` hotspots with the largest change,
-    the rest of the region and the region-wide total. The rows that are not "of which" add up
-    to the last one."""
+    """The rows of a scenario's budget slide, ``(row, of_which)``: the target, the buffer and
+    (of which) up to ``detail`` hotspots' parts of it with the largest change, the other
+    hotspots together and (of which) up to ``detail`` of them, the rest of the region and the
+    region-wide total. The rows that are not "of which" add up to the last one."""
     b = budget[(budget["scenario"] == scenario) & (budget["metric"] == metric)]
     one = {kind: b[b["kind"] == kind].iloc[0] for kind in ("target", "buffer", "hotspots",
                                                            "rest", "region")}
-    hot = b[(b["kind"] == "hotspot") & (b["difference"] != 0)]
-    hot = hot.assign(size=hot["difference"].abs()).sort_values("size", ascending=False,
-                                                               kind="stable")
-    return [(one["target"], False), (one["buffer"], False), (one["hotspots"], False),
-            *((r.drop("size"), True) for _, r in hot.head(detail).iterrows()),
+
+    def largest(kind: str) -> list[tuple[pd.Series, bool]]:
+        rows = b[(b["kind"] == kind) & (b["difference"] != 0)]
+        rows = rows.assign(size=rows["difference"].abs()).sort_values("size", ascending=False,
+                                                                      kind="stable")
+        return [(r.drop("size"), True) for _, r in rows.head(detail).iterrows()]
+
+    return [(one["target"], False), (one["buffer"], False), *largest("buffer_hotspot"),
+            (one["hotspots"], False), *largest("hotspot"),
             (one["rest"], False), (one["region"], False)]
 
 
@@ -151,6 +155,8 @@ def budget_label(res: Results, row: pd.Series, lang: str, hotspots: int) -> str:
                              o=format_number(s.buffer_outer_m, lang)),
         "hotspots": lambda: tr("budget_hotspots", lang, n=hotspots),
         "hotspot": lambda: tr("budget_of_which", lang, name=res.name(row["area"])),
+        "buffer_hotspot": lambda: tr("budget_of_which", lang,
+                                     name=res.name(str(row["area"]).split("/", 1)[1])),
         "rest": lambda: tr("budget_rest", lang),
         "region": lambda: tr("budget_region", lang),
     }
@@ -176,7 +182,8 @@ def budget_table(res: Results, scenario: str, lang: str) -> Table:
         muted.append([False, False, False, unclear, unclear])
     header = [tr("budget_area", lang), tr("col_baseline", lang), tr("col_scenario", lang),
               tr("difference", lang), tr("budget_verdict", lang)]
-    return Table(header, rows, [4.2, 1.5, 1.5, 4.0, 2.4], muted)
+    return Table(header, rows, [4.2, 1.5, 1.5, 4.0, 2.4], muted, rows_per_page=len(rows),
+                 font_size=13)
 
 
 def budget_slides(res: Results, lang: str) -> list[Slide]:
