@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from brusim.analysis.contrasts import DECREASE, INCREASE
+from brusim.errors import BrusimError
 
 # (id, English label, table, row selector column, its value, metric)
 HEADLINES = (
@@ -155,9 +156,13 @@ def precision_statement(source: Path | str | pd.DataFrame, auto: bool | None = N
         table, rule = source, {}
     else:
         path = Path(source)
+        if not (path / f"{TABLE}.parquet").is_file():
+            raise BrusimError(f"{path} has no {TABLE}.parquet (a comparison made before it was "
+                              "recorded, or not finished); run the same compare command again")
         table = pd.read_parquet(path / f"{TABLE}.parquet")
-        rule = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get(
-            "precision", {})
+        manifest = path / "manifest.json"
+        rule = (json.loads(manifest.read_text(encoding="utf-8")).get("precision", {})
+                if manifest.is_file() else {})
     auto = rule.get("auto", False) if auto is None else auto
     h = rule.get("target_half_width", 0.10) if target_half_width is None else target_half_width
     return statement(table, auto, h, rule.get("cap") if cap is None else cap)
