@@ -197,6 +197,7 @@ def test_bad_replication_settings_are_one_line_errors(tmp_path, items, message):
 
 def test_a_number_of_seeds_written_as_text_is_that_number():
     assert load_settings(None, [*ARGS, "replications='4'"]).replications == 4
+    assert load_settings(None, [*ARGS, "replications=AUTO"]).replications == "auto"
 
 
 # ------------------------------------------------------------------------------ the rule alone
@@ -232,6 +233,10 @@ def test_the_statement_says_plainly_what_the_cap_left_undecided():
     assert text == ("replications=auto: cap of 10 seeds per scenario reached (2 rounds); 1 of 2 "
                     "headlines cannot be decided at \u00b11%; undecided: hotspot_strategy "
                     "region transactions (+1.2% [\u22120.8%, +3.1%])")
+    small = table([False, True], [5]).assign(small_base=True, baseline_mean=6.4,
+                                             scenario_mean=7.6)
+    assert "(from about 6 to 8 a window, a small base: +1.2% [" in pr.statement(
+        small, auto=True, target_half_width=0.1, cap=5)
     assert pr.statement(table([True, True], [5, 10]), auto=True, target_half_width=0.1,
                         cap=20) == ("replications=auto: 10 seeds per scenario (2 rounds); "
                                     "every headline is decided")

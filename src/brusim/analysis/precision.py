@@ -49,8 +49,8 @@ HEADLINES = (
 CLEAR, PRECISE, NOTHING, UNDECIDED = ("clear change", "precise non-effect", "no events",
                                       "undecided")
 COLUMNS = ["round", "seeds", "scenario", "headline", "label", "metric", "area", "estimate",
-           "lo", "hi", "half_width", "difference", "difference_lo", "difference_hi", "verdict",
-           "decided", "reason"]
+           "lo", "hi", "half_width", "baseline_mean", "scenario_mean", "small_base", "difference",
+           "difference_lo", "difference_hi", "verdict", "decided", "reason"]
 TABLE = "replications"
 
 
@@ -70,7 +70,8 @@ def decision(verdict: str, lo: float, hi: float, difference_lo: float, differenc
 def headlines(paired: pd.DataFrame, budget: pd.DataFrame, baseline: str,
               target_half_width: float) -> pd.DataFrame:
     """One row per non-baseline scenario and headline: estimate (relative change), lo, hi,
-    half_width ((hi - lo) / 2), the difference and its interval, verdict, decided, reason."""
+    half_width ((hi - lo) / 2), the arms' means and the small-base flag, the difference and its
+    interval, verdict, decided, reason."""
     sources = {"paired": paired, "budget": budget}
     rows = []
     scenarios = [s for s in pd.unique(pd.concat([paired["scenario"], budget["scenario"]]))
@@ -88,6 +89,9 @@ def headlines(paired: pd.DataFrame, budget: pd.DataFrame, baseline: str,
             rows.append({"scenario": scen, "headline": hid, "label": label, "metric": metric,
                          "area": str(r["area"]), "estimate": float(r["relative"]), "lo": lo,
                          "hi": hi, "half_width": (hi - lo) / 2.0,
+                         "baseline_mean": float(r["baseline_mean"]),
+                         "scenario_mean": float(r["scenario_mean"]),
+                         "small_base": bool(r["small_base"]),
                          "difference": float(r["difference"]),
                          "difference_lo": float(r["difference_lo"]),
                          "difference_hi": float(r["difference_hi"]),
@@ -118,8 +122,11 @@ def _pct(x: float) -> str:
 
 
 def describe(row: pd.Series | dict) -> str:
-    """``hotspot_strategy region-wide transactions (+1.2% [−0.8%, +3.1%])``."""
-    return (f"{row['scenario']} {row['label']} ({_pct(row['estimate'])} "
+    """``hotspot_strategy region-wide transactions (+1.2% [−0.8%, +3.1%])``; on a small base
+    the counts first (``from about 6 to 8 a window, a small base: ...``)."""
+    counts = (f"from about {row['baseline_mean']:,.0f} to {row['scenario_mean']:,.0f} a window, "
+              "a small base: " if row.get("small_base", False) else "")
+    return (f"{row['scenario']} {row['label']} ({counts}{_pct(row['estimate'])} "
             f"[{_pct(row['lo'])}, {_pct(row['hi'])}])")
 
 

@@ -133,10 +133,12 @@ def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
 
 def check_replications(settings: CompareSettings) -> None:
     """``replications`` is a number of seeds (at least 1) or ``auto`` with a sound rule; a
-    number written as text (``"10"``) becomes that number."""
+    number written as text (``"10"``) becomes that number, ``AUTO`` becomes ``auto``."""
     r = settings.replications
     if isinstance(r, str) and r.strip().isdigit():
         r = settings.replications = int(r)
+    elif isinstance(r, str) and r.strip().lower() == AUTO:
+        r = settings.replications = AUTO
     if isinstance(r, bool) or not (r == AUTO or isinstance(r, int)):
         raise ConfigError(f"compare: replications={r!r} is neither a number of seeds nor auto; "
                           "write e.g. replications=10 or replications=auto")
