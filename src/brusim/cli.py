@@ -320,7 +320,8 @@ def compare(ctx: typer.Context,
             config_name: ConfigName = "config", config_dir_arg: ConfigDir = None) -> None:
     """Compare scenarios over common seeds: `brusim compare scenarios=[baseline,midi_plan]
     replications=10 weeks=12` (settings as key=value; any other key=value is a Hydra
-    override for every run)."""
+    override for every run). `replications=auto` adds seeds in rounds until the headline
+    contrasts are decided or `replications_cap` is reached, and says how many it took."""
     from brusim.experiments.compare import (
         CompareInterrupted,
         experiment_file,
@@ -343,6 +344,9 @@ def compare(ctx: typer.Context,
     except BrusimError as exc:
         fail(exc)
     typer.echo(f"comparison written to {out}")
+    from brusim.analysis.precision import precision_statement
+
+    typer.echo(precision_statement(out))
     if settings.report and not no_report:
         _build_report(out, settings.languages)
 

@@ -8,10 +8,12 @@ complete shards, so an interrupted comparison resumes where it stopped.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from omegaconf import OmegaConf
 
 from brusim.analysis import budget as bg
 from brusim.analysis import metrics as mt
+from brusim.analysis import precision as pr
 from brusim.analysis.police_cost import police_cost
 from brusim.analysis.windows import (
     Windows,
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 WEEKLY_METRICS = ("transactions", "dealer_hours", "public_use", "violent_incidents", "arrests",
                   "police_hours", "outreach_contacts", "room_entries", "unserved_searches")
 SHARD_FILES = ("results.parquet", "weekly.parquet", "nodes.parquet")
+AUTO = "auto"  # replications=auto: seeds in rounds until the headline is decided (or the cap)
 
 
 class CompareInterrupted(BrusimError):
@@ -60,7 +64,20 @@ class CompareSettings:
     scenarios: list[str] = field(default_factory=lambda: ["baseline", "midi_plan",
                                                           "hotspot_strategy"])
     baseline: str = "baseline"
-    replications: int = 5
+    # seeds a scenario: a whole number, or "auto": rounds of seeds until every headline contrast
+    # is decided or the cap is reached (brusim.analysis.precision; `replications_*` below). The
+    # default (5 seeds, then 10 if the headline is not decided) keeps the main job within 5
+    # minutes on 2 cores, and says plainly what 10 seeds could not decide.
+    replications: Any = AUTO
+    replications_start: int = 5  # auto: seeds of the first round (at least 2)
+    replications_step: int = 5  # auto: seeds added a round
+    replications_cap: int = 10  # auto: at most this many seeds a scenario
+    # a non-effect is decided when its 95% interval of the relative change lies within
+    # ±target_half_width of no change (a fraction: 0.10 = ±10%); also judged for a fixed number
+    target_half_width: float = 0.10
+    # written by an auto run into its results folder's settings.yaml: the seeds it ended with
+    # (read only with replications=auto; leave it unset)
+    replications_used: int | None = None
     first_seed: int = 0
     n_jobs: int = -1
     overrides: list[str] = field(default_factory=list)
@@ -111,9 +128,62 @@ def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
                           f"{settings.baseline!r}; list another scenario, e.g. "
                           f"scenarios=[{settings.baseline},midi_plan] (one scenario alone: "
                           "brusim run)")
-    if settings.replications < 1:
-        raise ConfigError("compare: replications must be at least 1")
+    check_replications(settings)
     return settings
+
+
+def check_replications(settings: CompareSettings) -> None:
+    """``replications`` is a number of seeds (at least 1) or ``auto`` with a sound rule; a
+    number written as text (``"10"``) becomes that number, ``AUTO`` becomes ``auto``."""
+    r = settings.replications
+    if isinstance(r, str) and r.strip().isdigit():
+        r = settings.replications = int(r)
+    elif isinstance(r, str) and r.strip().lower() == AUTO:
+        r = settings.replications = AUTO
+    if isinstance(r, bool) or not (r == AUTO or isinstance(r, int)):
+        raise ConfigError(f"compare: replications={r!r} is neither a number of seeds nor auto; "
+                          "write e.g. replications=10 or replications=auto")
+    if isinstance(r, int) and r < 1:
+        raise ConfigError("compare: replications must be at least 1")
+    h = settings.target_half_width
+    if not (math.isfinite(h) and h > 0):
+        raise ConfigError(f"compare: target_half_width must be above 0 (a fraction: 0.10 means "
+                          f"\u00b110%), got {h}")
+    if r != AUTO:
+        return
+    start, step, cap = (settings.replications_start, settings.replications_step,
+                        settings.replications_cap)
+    if start < 2:
+        raise ConfigError(f"compare: replications_start must be at least 2 (an interval needs "
+                          f"two seeds), got {start}")
+    if step < 1:
+        raise ConfigError(f"compare: replications_step must be at least 1, got {step}")
+    if cap < start:
+        raise ConfigError(f"compare: replications_cap={cap} is below replications_start={start}; "
+                          "raise the cap or lower the start")
+
+
+def is_auto(settings: CompareSettings) -> bool:
+    return settings.replications == AUTO
+
+
+def seed_count(settings: CompareSettings) -> int:
+    """The seeds a scenario of a fixed comparison, or those an auto run ended with."""
+    if not is_auto(settings):
+        return int(settings.replications)
+    if settings.replications_used is None:
+        raise ConfigError("compare: this replications=auto comparison has not finished (no "
+                          "replications_used); run the same command again to finish it")
+    return int(settings.replications_used)
+
+
+def seed_range(settings: CompareSettings) -> range:
+    return range(settings.first_seed, settings.first_seed + seed_count(settings))
+
+
+def with_seeds(settings: CompareSettings, n: int) -> CompareSettings:
+    """A fixed comparison of the same scenarios over ``n`` seeds."""
+    return replace(settings, replications=n, replications_used=None)
 
 
 def _read_yaml(path: Path):
@@ -318,10 +388,45 @@ def default_out_dir() -> Path:
 
 
 def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
-    """Run every scenario × seed (resuming complete shards), then combine and analyse."""
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
+    """Run every scenario × seed (resuming complete shards), then combine and analyse. With
+    ``replications=auto``, seeds are added in rounds until the headline contrasts are decided or
+    the cap is reached (`brusim.analysis.precision`); every shard of an earlier round is kept."""
+    out, cfgs, smap = prepare(settings)
+    auto = is_auto(settings)
+    most = settings.replications_cap if auto else settings.replications
+    tasks = [(s, k) for k in range(settings.first_seed, settings.first_seed + most)
+             for s in settings.scenarios]
+    other = other_settings_shards(out, settings, dict(zip(settings.scenarios, cfgs,
+                                                          strict=True)), tasks)
+    if other:
+        raise ConfigError(f"{out} holds runs made with other settings ({', '.join(other[:3])}"
+                          f"{', ...' if len(other) > 3 else ''}); use another out_dir, or "
+                          "delete that folder first")
+    writable_folder(out, "out_dir")
+    write_text(out / "settings.yaml",
+               OmegaConf.to_yaml(OmegaConf.structured(replace(settings, replications_used=None))))
+    if not auto:
+        run_seeds(settings, out, progress)
+        return finish(out, settings, None)
+    n, rounds = settings.replications_start, []
+    while True:
+        fixed = with_seeds(settings, n)
+        run_seeds(fixed, out, progress)
+        rows = pr.round_rows(round_headlines(out, fixed, smap), len(rounds) + 1, n)
+        rounds.append(rows)
+        stop = pr.stop_reason(rows, n, settings.replications_cap)
+        log.info("replications=auto, round %d (%d seeds): %d of %d headlines decided", len(rounds),
+                 n, int(rows["decided"].sum()), len(rows))
+        if stop:
+            break
+        n = min(n + settings.replications_step, settings.replications_cap)
+    return finish(out, replace(settings, replications_used=n), pd.concat(rounds,
+                                                                          ignore_index=True))
 
+
+def prepare(settings: CompareSettings) -> tuple[Path, list, object]:
+    """The absolute results folder, every scenario's config and the map, once every scenario,
+    the target and the windows are checked (before any worker starts)."""
     from brusim.map import load_street_map
     from brusim.model.model import map_settings
 
@@ -344,41 +449,77 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
             found.append(f"{cfg.scenario.name}: {exc}")
     if found:
         raise ConfigError(found)
-    seeds = list(range(settings.first_seed, settings.first_seed + settings.replications))
+    return out, cfgs, smap
+
+
+def run_seeds(settings: CompareSettings, out: Path, progress: bool) -> None:
+    """Spin up and run every scenario of the seeds of a fixed ``settings`` that has no usable
+    shard yet (in parallel)."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    seeds = list(seed_range(settings))
     tasks = [(s, k) for k in seeds for s in settings.scenarios]
-    other = other_settings_shards(out, settings, dict(zip(settings.scenarios, cfgs,
-                                                          strict=True)), tasks)
-    if other:
-        raise ConfigError(f"{out} holds runs made with other settings ({', '.join(other[:3])}"
-                          f"{', ...' if len(other) > 3 else ''}); use another out_dir, or "
-                          "delete that folder first")
-    writable_folder(out, "out_dir")
-    write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     todo = [t for t in tasks if not usable_shard(shard_dir(out, *t))]
     if len(todo) < len(tasks):
         log.info("resuming: %d of %d runs already complete", len(tasks) - len(todo), len(tasks))
-    if todo:
-        # each seed's baseline is spun up once (cached), then every scenario begins from it
-        spin = sorted({k for _, k in todo} | {k for k in seeds if not spinup_file(out, k).exists()})
-        phases = [("spin-ups", [delayed(run_spinup)(settings, k, out) for k in spin]),
-                  ("runs", [delayed(run_shard)(settings, s, k, out) for s, k in todo])]
-        try:
-            for desc, calls in phases:
-                jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(calls)
-                bar = tqdm(jobs, total=len(calls), desc=desc, unit="run", disable=not progress)
-                for _ in bar:
-                    pass
-                bar.close()
-        except KeyboardInterrupt:
-            bar.close()
-            done = sum(shard_complete(shard_dir(out, *t)) for t in tasks)
-            raise CompareInterrupted(
-                f"interrupted: {done} of {len(tasks)} runs are finished and kept in {out}; "
-                f"resume with the same command plus out_dir={out}") from None
-        except OutputError as exc:
-            raise _resume_hint(exc, out) from None
+    if not todo:
+        return
+    # each seed's baseline is spun up once (cached), then every scenario begins from it
+    spin = sorted({k for _, k in todo} | {k for k in seeds if not spinup_file(out, k).exists()})
+    phases = [("spin-ups", [delayed(run_spinup)(settings, k, out) for k in spin]),
+              ("runs", [delayed(run_shard)(settings, s, k, out) for s, k in todo])]
+    bar = None
     try:
-        combine(out, settings)
+        for desc, calls in phases:
+            jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(calls)
+            bar = tqdm(jobs, total=len(calls), desc=desc, unit="run", disable=not progress)
+            for _ in bar:
+                pass
+            bar.close()
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        done = sum(shard_complete(shard_dir(out, *t)) for t in tasks)
+        raise CompareInterrupted(
+            f"interrupted: {done} of {len(tasks)} runs are finished and kept in {out}; "
+            f"resume with the same command plus out_dir={out}") from None
+    except OutputError as exc:
+        raise _resume_hint(exc, out) from None
+
+
+def round_headlines(out: Path, settings: CompareSettings, smap) -> pd.DataFrame:
+    """The headline contrasts (`brusim.analysis.precision.headlines`) of the seeds of a fixed
+    ``settings``, from its shards, computed as `combine` computes them."""
+    raw = read_shards(out, settings)
+    paired, budget = headline_tables(raw, settings, smap)
+    return pr.headlines(paired, budget, settings.baseline, settings.target_half_width)
+
+
+def headline_tables(raw: dict[str, pd.DataFrame], settings: CompareSettings, smap
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``paired`` and ``budget`` tables of the shards' tables ``raw``."""
+    paired = mt.paired_vs_baseline(mt.before_after_change(raw["results"]), settings.baseline)
+    part = bg.partition(smap.hotspots, target_index(smap, settings), settings.target_m,
+                        (settings.buffer_inner_m, settings.buffer_outer_m))
+    sales = raw["nodes"][raw["nodes"]["event"] == "transaction"]
+    budget = bg.budget(bg.area_counts(sales, part), part, settings.baseline)
+    return paired, budget.assign(metric="transactions")
+
+
+def target_index(smap, settings: CompareSettings) -> int:
+    try:
+        return smap.hotspots.index(settings.target)
+    except KeyError as exc:
+        raise ConfigError(f"compare target: {exc.args[0]}") from None
+
+
+def finish(out: Path, settings: CompareSettings, rounds: pd.DataFrame | None) -> Path:
+    """Combine the shards into the results tables and record the settings used (an auto
+    run's settings.yaml then names the seeds it ended with, ``replications_used``)."""
+    try:
+        combine(out, settings, rounds)
+        write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
     except OutputError as exc:
         raise _resume_hint(exc, out) from None
     return out
@@ -418,7 +559,7 @@ def other_settings_shards(out: Path, settings: CompareSettings, cfgs: dict, task
 def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
     """Concatenate the shards of the requested scenarios and seeds."""
     tables: dict[str, list[pd.DataFrame]] = {f: [] for f in SHARD_FILES}
-    seeds = range(settings.first_seed, settings.first_seed + settings.replications)
+    seeds = seed_range(settings)
     missing = []
     for scen in settings.scenarios:
         for k in seeds:
@@ -454,8 +595,11 @@ def read_shards(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]
     return out_tables
 
 
-def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
-    """Build the analysis tables, the DuckDB file and the figures from the shards."""
+def combine(out: Path, settings: CompareSettings, rounds: pd.DataFrame | None = None
+            ) -> dict[str, pd.DataFrame]:
+    """Build the analysis tables, the DuckDB file and the figures from the shards. ``rounds``:
+    an auto run's headlines round by round (the ``replications`` table); without them, the
+    headlines of the seeds used make one round."""
     from brusim.experiments.results_schema import node_table
     from brusim.map import load_street_map
     from brusim.model.model import map_settings
@@ -475,10 +619,7 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
         "paired": mt.paired_vs_baseline(change, settings.baseline),
         "paired_change": mt.paired_vs_baseline(change, settings.baseline, column="change"),
     }
-    try:
-        target = smap.hotspots.index(settings.target)
-    except KeyError as exc:
-        raise ConfigError(f"compare target: {exc.args[0]}") from None
+    target = target_index(smap, settings)
     sales = raw["nodes"][raw["nodes"]["event"] == "transaction"]
     # where the market went (a budget over a partition of the map), the WDQ, TNE and WDD read
     # from the same paired contrasts, and the placebo (issue 21, item 2)
@@ -487,6 +628,11 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
                                            (settings.buffer_inner_m, settings.buffer_outer_m),
                                            settings.baseline)
     tables.update(budget_tables)
+    if rounds is None:
+        rounds = pr.round_rows(pr.headlines(tables["paired"], tables["budget"],
+                                            settings.baseline, settings.target_half_width),
+                               1, seed_count(settings))
+    tables[pr.TABLE] = rounds
     tables["concentration"] = mt.concentration(sales, smap.n_nodes)
     tables["receivers"] = pd.concat(
         [mt.top_receivers(sales, scen, settings.baseline).assign(scenario=scen)
@@ -506,7 +652,7 @@ def combine(out: Path, settings: CompareSettings) -> dict[str, pd.DataFrame]:
 
     make_figures(out, tables, smap, settings, cfg,
                  {s: scenario_name(s, "en") for s in settings.scenarios})
-    write_json(out / "manifest.json", compare_manifest(settings, cfg, smap))
+    write_json(out / "manifest.json", compare_manifest(settings, cfg, smap, rounds))
     return tables
 
 
@@ -555,14 +701,20 @@ def write_duckdb(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     atomic_write(path, write, verify)
 
 
-def compare_manifest(settings: CompareSettings, cfg, smap) -> dict:
+def compare_manifest(settings: CompareSettings, cfg, smap, rounds: pd.DataFrame) -> dict:
     import hashlib
 
     from brusim.experiments.manifest import base_manifest
 
     blob = OmegaConf.to_yaml(OmegaConf.structured(settings)) + OmegaConf.to_yaml(cfg)
     m = base_manifest(settings.first_seed, {}, smap)
-    m.update(status="complete", scenarios=settings.scenarios, replications=settings.replications,
+    auto = is_auto(settings)
+    precision = pr.summary(rounds, auto, settings.target_half_width,
+                           settings.replications_cap if auto else None,
+                           settings.replications_start if auto else None,
+                           settings.replications_step if auto else None)
+    m.update(status="complete", scenarios=settings.scenarios, replications=seed_count(settings),
+             precision=precision,
              weeks=float(cfg.weeks), intervention_week=float(cfg.scenario.intervention_week),
              config_hash=hashlib.sha256(blob.encode()).hexdigest()[:12])
     return m

@@ -59,13 +59,23 @@ def _fix_hint(path: Path) -> str:
 def load_results(results_dir: Path) -> Results:
     """Read a results folder made by `brusim compare`; a `BrusimError` names anything missing
     (files, tables, scenarios) and how to fix it."""
-    from brusim.experiments.compare import load_settings, shard_complete, shard_dir
+    from brusim.experiments.compare import (
+        load_settings,
+        seed_count,
+        shard_complete,
+        shard_dir,
+        with_seeds,
+    )
 
     path = Path(results_dir)
     if not (path / "settings.yaml").is_file():
         raise BrusimError(f"{path} is not a comparison results folder (no settings.yaml); "
                           "run `brusim compare` first and pass its output folder")
     settings = load_settings(path / "settings.yaml", [])
+    try:  # the seeds used: an auto run's settings name them (replications_used)
+        settings = with_seeds(settings, seed_count(settings))
+    except BrusimError as exc:
+        raise BrusimError(f"results folder {path}: {exc}") from None
     missing = [f"{t}.parquet" for t in REQUIRED_TABLES if not (path / f"{t}.parquet").is_file()]
     missing += [f for f in ("manifest.json",) if not (path / f).is_file()]
     figures = [*SHARED_FIGURES, *(f"dealing_{s}.png" for s in settings.scenarios),
