@@ -560,3 +560,24 @@ def test_difference_map_cells_add_up_to_the_region(results_dir: Path, tmp_path: 
     assert table["clear"].any() or (table["difference_lo"] <= 0).all()
     same = cell_contrasts(sales, cells, "baseline", "baseline")
     assert not same["clear"].any() and (same["difference"] == 0).all()
+
+
+def test_what_we_can_say_names_the_precision_of_every_headline(results_dir: Path) -> None:
+    """The "what we can and cannot say" page repeats the comparison's precision: how many
+    runs, and each headline the replications table left undecided, by its plain name."""
+    from brusim.reports.answer import can_cannot_slide
+
+    res = load_results(results_dir)
+    table = pd.read_parquet(results_dir / "replications.parquet")
+    last = table[table["round"] == table["round"].max()]
+    for lang in LANGUAGES:
+        bullets = [b for blk in can_cannot_slide(res, lang).blocks if blk.kind == "bullets"
+                   for b in blk.content]
+        text = " ".join(bullets)
+        assert "second_room" not in text
+        if last["decided"].all():
+            assert i18n.tr("precision_decided", lang, seeds=2, rounds=1) in bullets
+        else:
+            line = next(b for b in bullets if b.startswith(i18n.tr("precision_fixed", lang)
+                                                           .split(":")[0]))
+            assert f"{int((~last['decided']).sum())} " in line

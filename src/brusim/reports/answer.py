@@ -169,18 +169,43 @@ def difference_map_slide(res: Results, lang: str) -> Slide:
          tr("difference_map_caption", lang, n=res.window_weeks))], note=note)
 
 
+def precise_non_effects(res: Results) -> tuple[set[tuple[str, str]], float]:
+    """(scenario, outcome) pairs whose headline is a precise non-effect (no clear difference,
+    and its whole interval within the target half-width of no change:
+    `brusim.analysis.precision`), and that half-width."""
+    from brusim.analysis.precision import PRECISE
+
+    path = res.path / "replications.parquet"
+    h = float((res.manifest.get("precision") or {}).get("target_half_width", 0.10))
+    if not path.is_file():
+        return set(), h
+    table = pd.read_parquet(path)
+    last = table[(table["round"] == table["round"].max()) & (table["reason"] == PRECISE)]
+    return {(r["scenario"], HEADLINE_ROWS[r["headline"]]) for _, r in last.iterrows()
+            if r["headline"] in HEADLINE_ROWS}, h
+
+
 def can_say(res: Results, cells: dict[str, dict[str, Cell]], lang: str) -> tuple[list[str],
                                                                                  list[str]]:
-    """Per strategy, the outcomes with a clear verdict (one sentence) and those without."""
+    """Per strategy, one sentence of what is clear (a clear change, or a precise non-effect)
+    and one of what is not."""
     sep = " ; " if lang == "fr" else "; "
+    precise, h = precise_non_effects(res)
+    within = format_percent(h, lang, 0, signed=False)
     clear, unclear = [], []
     for scen in res.others:
         name = scenario_name(scen, lang)
-        yes = [tr("answer_clause", lang, outcome=outcome_label(res, o, lang),
-                  verdict=verdict_text(c[scen].verdict, lang), value=c[scen].text)
-               for o, c in cells.items() if c[scen].verdict not in (None, UNDECIDED)]
-        no = [outcome_label(res, o, lang) for o, c in cells.items()
-              if c[scen].verdict == UNDECIDED]
+        yes, no = [], []
+        for o, c in cells.items():
+            cell, label = c[scen], outcome_label(res, o, lang)
+            if cell.verdict not in (None, UNDECIDED):
+                yes.append(tr("answer_clause", lang, outcome=label, value=cell.text,
+                              verdict=verdict_text(cell.verdict, lang)))
+            elif (scen, o) in precise:
+                yes.append(tr("answer_clause_precise", lang, outcome=label, value=cell.text,
+                              h=within))
+            elif cell.verdict == UNDECIDED:
+                no.append(label)
         if yes:
             clear.append(tr("answer_can", lang, name=name, clauses=sep.join(yes)))
         if no:
@@ -189,10 +214,42 @@ def can_say(res: Results, cells: dict[str, dict[str, Cell]], lang: str) -> tuple
     return clear, unclear
 
 
+HEADLINE_ROWS = {"target_transactions": "target", "region_transactions": "region",
+                 "region_violent_incidents": "violent_incidents",
+                 "region_public_use": "public_use", "region_police_hours": "police_hours"}
+
+
+def precision_line(res: Results, lang: str) -> str | None:
+    """How many runs the comparison used and which headlines they could not decide
+    (`brusim.analysis.precision`: the replications table and the manifest's rule), or None for
+    a folder made before it was recorded."""
+    path = res.path / "replications.parquet"
+    if not path.is_file():
+        return None
+    table = pd.read_parquet(path)
+    rule = res.manifest.get("precision") or {}
+    last = table[table["round"] == table["round"].max()]
+    seeds, rounds = int(last["seeds"].iloc[0]), int(table["round"].max())
+    undecided = last[~last["decided"].astype(bool)]
+    h = format_percent(float(rule.get("target_half_width", 0.10)), lang, 0, signed=False)
+    if undecided.empty:
+        return tr("precision_decided", lang, seeds=seeds, rounds=rounds)
+    sep = " ; " if lang == "fr" else "; "
+    names = sep.join(f"{scenario_name(r['scenario'], lang)} – "
+                     f"{outcome_label(res, HEADLINE_ROWS.get(r['headline'], r['headline']), lang)}"
+                     if r["headline"] in HEADLINE_ROWS else f"{r['scenario']} {r['label']}"
+                     for _, r in undecided.iterrows())
+    key = "precision_cap" if rule.get("auto") else "precision_fixed"
+    return tr(key, lang, seeds=seeds, rounds=rounds, n=len(undecided), total=len(last), h=h,
+              names=names)
+
+
 def limits(res: Results, lang: str) -> list[str]:
     """What no number in this brief can tell: the model's fixed demand, the spin-up's verdict
     and the placebo."""
-    lines = [tr("answer_comparative", lang), tr("answer_fixed_demand", lang)]
+    precision = precision_line(res, lang)
+    lines = [*([precision] if precision else []), tr("answer_comparative", lang),
+             tr("answer_fixed_demand", lang)]
     spin = res.path / "spinup.parquet"
     if spin.is_file():
         table = pd.read_parquet(spin)
