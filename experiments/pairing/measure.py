@@ -5,8 +5,10 @@ line) from the scenario's focus hotspot: per area and seed, the log ratio scenar
 and per area its SD over seeds (issue 19: at most 0.02).
 
 Usage: ``python experiments/pairing/measure.py --seeds 6 --weeks 20 [--scenario midi_plan]``;
-``--rekey`` measures the yardstick of no pairing at all (the baseline against itself with other
-random numbers after the branch).
+``--scenario-override key=value`` (repeatable) changes the scenario arm only, e.g. a Midi plan of
+one reinforcement unit (the smallest intervention: is the remote divergence the plan's reach, or
+any perturbation amplified?); ``--rekey`` measures the yardstick of no pairing at all (the
+baseline against itself with other random numbers after the branch).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def main() -> None:
     parser.add_argument("--rekey", action="store_true",
                         help="the yardstick of no pairing: the baseline again from the same "
                              "spun-up state with other random numbers after the branch")
+    parser.add_argument("--scenario-override", action="append", default=[],
+                        help="a Hydra override for the scenario arm only (repeatable)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rows = []
@@ -63,7 +67,8 @@ def main() -> None:
             scen, _ = transactions_after(baseline, baseline, rekey=10_000 + seed)
         else:
             scen, _ = transactions_after(
-                compose_config([*common, f"scenario={args.scenario}"]), baseline)
+                compose_config([*common, f"scenario={args.scenario}",
+                                *args.scenario_override]), baseline)
         for area in remote_areas(model, args.focus, args.km):
             rows.append({"seed": seed, "area": area, "baseline": base.get(area, 0.0),
                          "scenario": scen.get(area, 0.0)})
