@@ -38,12 +38,22 @@ def _html_blocks(blocks: list[Block]) -> str:
     return "\n".join(parts)
 
 
+def _html_cell(text: str, small_after_first_line: bool) -> str:
+    """A cell's text; with ``small_after_first_line`` (as in the PDF) its later lines follow
+    the first, smaller, after a dot."""
+    if not small_after_first_line or "\n" not in text:
+        return _html_text(text)
+    first, rest = text.split("\n", 1)
+    return f"{_html_text(first)} <small>· {_html_text(rest)}</small>"
+
+
 def _html_table(t: Table) -> str:
     head = "".join(f"<th>{_html_text(h)}</th>" for h in t.header)
     rows = []
     for i, row in enumerate(t.rows):
         cells = "".join(
-            f'<td class="{"muted" if t.muted and t.muted[i][j] else ""}">{_html_text(c)}</td>'
+            f'<td class="{"muted" if t.muted and t.muted[i][j] else ""}">'
+            f'{_html_cell(c, t.small_after_first_line and j > 0)}</td>'
             for j, c in enumerate(row))
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
