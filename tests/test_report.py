@@ -581,3 +581,19 @@ def test_what_we_can_say_names_the_precision_of_every_headline(results_dir: Path
             line = next(b for b in bullets if b.startswith(i18n.tr("precision_fixed", lang)
                                                            .split(":")[0]))
             assert f"{int((~last['decided']).sum())} " in line
+
+
+def test_the_html_brief_opens_with_the_answer_table(reports: dict[str, list[Path]],
+                                                    results_dir: Path) -> None:
+    """The HTML brief's first section is the answer: the question as its heading and the
+    answer table's cells, the verdict set after the value."""
+    from brusim.reports.answer import answer_slide
+
+    res = load_results(results_dir)
+    for lang, paths in reports.items():
+        page = paths[0].read_text(encoding="utf-8")
+        first = page[page.index('<section id="s0">'):page.index("</section>")]
+        slide = answer_slide(res, lang)
+        assert html.escape(slide.title) in first
+        value, verdict = slide.table.rows[0][1].split("\n", 1)
+        assert f"{html.escape(value)} <small>· {html.escape(verdict)}</small>" in first
