@@ -561,7 +561,8 @@ def finish(out: Path, settings: CompareSettings, rounds: pd.DataFrame | None) ->
     run's settings.yaml then names the seeds it ended with, ``replications_used``)."""
     try:
         combine(out, settings, rounds)
-        write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
+        write_text(out / "settings.yaml",
+                   OmegaConf.to_yaml(OmegaConf.structured(portable(settings))))
     except OutputError as exc:
         raise _resume_hint(exc, out) from None
     return out
