@@ -39,9 +39,9 @@ def capped(tmp_path_factory, monkeypatch_module):
     before_round: list[dict] = []
     real = compare.run_seeds
 
-    def spy(settings, folder, progress):
+    def spy(settings, folder, progress, engine=None):
         before_round.append(snapshot(folder))
-        return real(settings, folder, progress)
+        return real(settings, folder, progress, engine)
 
     monkeypatch_module.setattr(compare, "run_seeds", spy)
     settings = load_settings(None, [*ARGS, *AUTO, "target_half_width=1e-6", f"out_dir={out}"])

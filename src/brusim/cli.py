@@ -175,8 +175,13 @@ def run(ctx: typer.Context,
     add `-m` for a multirun sweep)."""
     from brusim.config.load import searchpath_override
     from brusim.console import hold_stderr, one_line_hydra_error, restore_stderr
+    from brusim.experiments.executor import refuse_executor
 
     use_config_dir(config_dir_arg)
+    try:
+        refuse_executor(ctx.args, "run")
+    except BrusimError as exc:
+        fail(exc)
     if resume is not None:
         _resume(resume, list(ctx.args))
         return
@@ -321,7 +326,9 @@ def compare(ctx: typer.Context,
     """Compare scenarios over common seeds: `brusim compare scenarios=[baseline,midi_plan]
     replications=10 weeks=12` (settings as key=value; any other key=value is a Hydra
     override for every run). `replications=auto` adds seeds in rounds until the headline
-    contrasts are decided or `replications_cap` is reached, and says how many it took."""
+    contrasts are decided or `replications_cap` is reached, and says how many it took.
+    `executor=ray|dask|slurm` (with `executor.address=auto`, ...) runs them off this machine;
+    out_dir must then be on a file system every worker shares."""
     from brusim.experiments.compare import (
         CompareInterrupted,
         experiment_file,
@@ -393,16 +400,20 @@ def validate(
 ) -> None:
     """Check the current defaults against the patterns of configs/calibration/patterns.yaml:
     prints and writes the table (pattern, target, value with 95% CI over seeds, pass/fail).
-    Extra arguments are Hydra overrides for every run. Exit code 0 even when a pattern fails."""
+    Extra arguments are Hydra overrides for every run, or `executor=ray|dask|slurm` (and
+    `executor.*` settings) to run them off this machine (--out then on a shared file system).
+    Exit code 0 even when a pattern fails."""
     from brusim.calibration.validate import ValidateSettings, console_table, run_validate
+    from brusim.experiments.executor import from_args, split_executor_args
 
     use_config_dir(config_dir_arg)
     logging.getLogger("MESA").setLevel(logging.WARNING)
     try:
+        executor_args, overrides = split_executor_args(list(ctx.args))
         folder, table = run_validate(ValidateSettings(
-            seeds=seeds, weeks=weeks, jobs=jobs, overrides=list(ctx.args),
+            seeds=seeds, weeks=weeks, jobs=jobs, overrides=overrides,
             config_name=config_name, out_dir=out.resolve() if out else None,
-            patterns=pattern or None))
+            patterns=pattern or None, executor=from_args(executor_args)))
     except BrusimError as exc:
         fail(exc)
     typer.echo(console_table(table))
@@ -421,8 +432,11 @@ def calibrate(
         "--seeds", help="Seeds per trial (default: patterns.yaml).")] = None,
     weeks: Annotated[float | None, typer.Option(
         "--weeks", help="Weeks per run (default: patterns.yaml).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes sharing the "
-                                      "study.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Workers sharing the study (local "
+                                      "processes, or tasks of the executor).")] = 1,
+    storage: Annotated[str | None, typer.Option(
+        "--storage", help="The study: a journal file or an RDB URL (postgresql://...); default "
+        "study.db in the study folder, study.journal with a cluster executor.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Write the best parameters into a "
                                         "behaviour config: configs/behaviour/default.yaml in a "
                                         "source checkout, else a new file in your config "
@@ -432,17 +446,21 @@ def calibrate(
 ) -> None:
     """Fit the free behavioural parameters (configs/calibration/free_parameters.yaml) to the
     patterns with Optuna; resumable; writes fit.json and fit.md. Extra arguments are Hydra
-    overrides for every run."""
+    overrides for every run, or `executor=ray|dask|slurm` (and `executor.*` settings) to run
+    the trials off this machine (results/calibration then on a shared file system)."""
     from brusim.calibration.calibrate import CalibrateSettings, run_calibrate
+    from brusim.experiments.executor import from_args, split_executor_args
 
     use_config_dir(config_dir_arg)
     logging.getLogger("MESA").setLevel(logging.WARNING)
     command = " ".join(["brusim", *sys.argv[1:]])
     try:
+        executor_args, overrides = split_executor_args(list(ctx.args))
         folder, fit = run_calibrate(CalibrateSettings(
             name=name, trials=trials, seeds=seeds, weeks=weeks, jobs=jobs, apply=apply,
-            overrides=list(ctx.args), config_name=config_name, command=command,
-            root=Path("results/calibration").resolve()))
+            overrides=overrides, config_name=config_name, command=command,
+            root=Path("results/calibration").resolve(), executor=from_args(executor_args),
+            storage=storage))
     except BrusimError as exc:
         fail(exc)
     typer.echo(f"best objective {fit['best_value']:.3f} (trial {fit['best_trial']} of "
@@ -530,10 +548,15 @@ def sensitivity(
     sweep launcher, resumable: `brusim sensitivity displacement_drivers method=sobol
     samples=256 hydra/launcher=slurm`. Other arguments are problem settings or Hydra
     overrides for every run."""
+    from brusim.experiments.executor import refuse_executor
     from brusim.experiments.sensitivity import load_problem, run_sensitivity
 
     use_config_dir(config_dir_arg)
     args = list(ctx.args)
+    try:
+        refuse_executor([problem, *args], "sensitivity")
+    except BrusimError as exc:
+        fail(exc)
     if "=" in problem:  # no problem named: the first argument is a setting
         args, problem = [problem, *args], "displacement_drivers"
     if config_name != "config" and not any(a.startswith("config_name=") for a in args):

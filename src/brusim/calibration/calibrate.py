@@ -2,10 +2,13 @@
 
 An Optuna study (TPE sampler) minimises the multi-pattern loss: the sum over the fitted checks of
 the normalised distance of each mean outside its target band (`brusim.calibration.patterns.loss`).
-The study lives in ``<root>/<name>/study.db`` (SQLite): every trial's parameters and pattern
-values are stored there, and running the same ``--name`` again adds trials to it. With
-``jobs > 1`` several worker processes share the study. The first trial of a new study evaluates
-the current defaults, so the fit is always compared with where it started.
+The study lives in ``<root>/<name>/study.db`` (SQLite) on this machine, or, when the trials run
+through a cluster executor (``executor=ray|dask|slurm``), in ``<root>/<name>/study.journal``
+(Optuna's journal file, safe for workers on several machines sharing the folder); ``--storage``
+gives another journal file or an RDB URL (PostgreSQL, MySQL). Every trial's parameters and
+pattern values are stored there, and running the same ``--name`` again adds trials to it. With
+``jobs > 1`` several workers share the study, each a task of the executor. The first trial of a
+new study evaluates the current defaults, so the fit is always compared with where it started.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from brusim.calibration.spec import (
 )
 from brusim.calibration.validate import build_plan, load_map, markdown_table
 from brusim.errors import ConfigError
+from brusim.experiments import executor as ex
+from brusim.experiments.executor import ExecutorSettings, run_tasks
 from brusim.experiments.manifest import git_commit, now_iso
 from brusim.io import writable_folder, write_json, write_text
 from brusim.paths import config_dir, source_checkout, user_config_dir
@@ -60,6 +65,12 @@ class CalibrateSettings:
     behaviour_file: Path | None = None  # --apply target; default configs/behaviour/default.yaml
     keep_runs: bool = False
     command: str = ""
+    # where the trials run (brusim.experiments.executor); off this machine, root must be on a
+    # file system every worker shares
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    # the study: None (study.db here, study.journal through a cluster executor), a journal
+    # file, or an RDB URL (postgresql://..., mysql://...)
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +85,27 @@ class Context:
     seeds: int
     first_seed: int
     weeks: float
+    storage: str = ""  # an RDB URL or the absolute path of a journal file (`study_storage`)
 
     @property
     def storage_url(self) -> str:
-        return f"sqlite:///{(self.folder / 'study.db').resolve()}"
+        return self.storage or f"sqlite:///{(self.folder / 'study.db').resolve()}"
+
+
+def study_storage(s: CalibrateSettings, folder: Path) -> str:
+    """Where the study lives: ``--storage`` (an RDB URL, or a journal file made absolute);
+    otherwise the folder's study.journal when it exists or when the trials run through a cluster
+    executor, else its study.db (SQLite: one machine only, refused for a cluster executor)."""
+    if s.storage:
+        return s.storage if "://" in s.storage else str(Path(s.storage).expanduser().resolve())
+    db, journal = folder / "study.db", folder / "study.journal"
+    if journal.exists() or (s.executor.kind != "local" and not db.exists()):
+        return str(journal)
+    if s.executor.kind != "local":
+        raise ConfigError(f"study {s.name!r} is stored in SQLite ({db}), which workers on other "
+                          f"machines cannot share safely; continue it with executor=local, or "
+                          "use a new --name (a journal file) or --storage with an RDB URL")
+    return f"sqlite:///{db}"
 
 
 def param_overrides(values: dict[str, float]) -> list[str]:
@@ -138,8 +166,13 @@ def _jsonable(row: dict) -> dict:
 def _storage(ctx: Context):
     import optuna
 
-    return optuna.storages.RDBStorage(ctx.storage_url,
-                                      engine_kwargs={"connect_args": {"timeout": 120}})
+    url = ctx.storage_url
+    if "://" not in url:  # a journal file: appends under a lock, fit for a shared file system
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url))
+    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def _sampler(seed: int):
@@ -205,8 +238,9 @@ def open_study(ctx: Context, defaults: dict[str, float]):
 def run_calibrate(s: CalibrateSettings) -> tuple[Path, dict]:
     """Add ``s.trials`` trials to the study ``s.name``, write the fit files, apply if asked."""
     import optuna
-    from joblib import Parallel, delayed
 
+    ex.refuse_launcher(s.overrides, "calibrate")
+    ex.check(s.executor)
     if not s.name or "/" in s.name or s.name.startswith("."):
         raise ConfigError(f"--name {s.name!r}: use a plain folder name like 'brussels'")
     if s.trials < 0:
@@ -220,9 +254,11 @@ def run_calibrate(s: CalibrateSettings) -> tuple[Path, dict]:
     seeds = s.seeds if s.seeds is not None else book.calibrate_seeds
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    ctx = Context(s, book, names, params, (Path(s.root) / s.name).resolve(), seeds,
+    folder = (Path(s.root) / s.name).resolve()
+    ctx = Context(s, book, names, params, folder, seeds,
                   s.first_seed if s.first_seed is not None else book.calibrate_first_seed,
-                  float(s.weeks if s.weeks is not None else book.calibrate_weeks))
+                  float(s.weeks if s.weeks is not None else book.calibrate_weeks),
+                  study_storage(s, folder))
     defaults = current_values(list(params), s.config_name, list(s.overrides))
     smap = load_map(s.config_name, list(s.overrides))
     plan, _ = trial_plan(ctx, smap, defaults, ctx.folder / "runs" / "check")
@@ -233,15 +269,18 @@ def run_calibrate(s: CalibrateSettings) -> tuple[Path, dict]:
     if s.trials:
         history = [*study.user_attrs.get("history", []),
                    {"command": s.command or " ".join(["brusim", *sys.argv[1:]]),
-                    "date": now_iso(), "trials_added": s.trials, "jobs": s.jobs}]
+                    "date": now_iso(), "trials_added": s.trials, "jobs": s.jobs,
+                    "executor": s.executor.describe()}]
         study.set_user_attr("history", history)
     jobs = max(1, min(s.jobs, s.trials)) if s.trials else 1
-    if s.trials and jobs == 1:
+    if s.trials and jobs == 1 and s.executor.kind == "local":
         worker(ctx, s.trials, seed=start)
-    elif s.trials:
+    elif s.trials:  # each worker a task of the executor, sharing the study through its storage
         shares = [s.trials // jobs + (i < s.trials % jobs) for i in range(jobs)]
-        Parallel(n_jobs=jobs)(delayed(worker)(ctx, n, start + 7919 * (i + 1))
-                              for i, n in enumerate(shares))
+        seeds = [start if jobs == 1 else start + 7919 * (i + 1) for i in range(jobs)]
+        for _ in run_tasks(worker, [(ctx, n, k) for n, k in zip(shares, seeds, strict=True)],
+                           s.executor, n_jobs=jobs, log_dir=ctx.folder / ".submitit"):
+            pass
     study = optuna.load_study(study_name=s.name, storage=_storage(ctx))
     fit = write_fit(ctx, study)
     if s.apply:
@@ -271,7 +310,7 @@ def write_fit(ctx: Context, study) -> dict:
         "command": ctx.settings.command or " ".join(["brusim", *sys.argv[1:]]),
         "date": now_iso(),
         "git_commit": git_commit(),
-        "study": str(ctx.folder / "study.db"),
+        "study": _where(ctx.storage_url),
         "trials_complete": len(done),
         "trials_total": len(study.trials),
         "best_trial": best.number,
@@ -289,6 +328,17 @@ def write_fit(ctx: Context, study) -> dict:
     study.trials_dataframe().to_csv(ctx.folder / "trials.csv", index=False)
     write_text(ctx.folder / "fit.md", fit_markdown(fit, ctx.params))
     return fit
+
+
+def _where(url: str) -> str:
+    """The study's storage for the fit files: a file, or an RDB URL without its password."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    if "://" in url:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    return url
 
 
 def fit_markdown(fit: dict, params: tuple[FreeParameter, ...]) -> str:

@@ -18,11 +18,13 @@ from brusim.experiments.compare import (
     CompareSettings,
     check_scenarios,
     compose_run,
+    not_shared,
     read_shards,
     run_shard,
     shard_complete,
     shard_dir,
 )
+from brusim.experiments.executor import ExecutorSettings, run_tasks
 from brusim.model.policy import is_policy_key
 
 
@@ -80,24 +82,29 @@ def run_task(plan: RunPlan, arm: Arm, seed: int) -> str:
     return run_shard(settings, arm.scenario, seed, Path(settings.out_dir))
 
 
-def run_plan(plan: RunPlan, jobs: int = 1, progress: bool = False) -> None:
-    """Run every (arm, seed) not yet complete: in this process (``jobs`` 1) or in parallel."""
+def run_plan(plan: RunPlan, jobs: int = 1, progress: bool = False,
+             executor: ExecutorSettings | None = None) -> None:
+    """Run every (arm, seed) not yet complete: in this process (``jobs`` 1), in ``jobs``
+    local processes, or through ``executor`` (ray, dask, slurm: `brusim.experiments.executor`).
+    The shards go under the plan's absolute folder, which workers elsewhere must share."""
     todo = [(a, k) for a, k in plan.tasks()
             if not shard_complete(shard_dir(plan.out / a.name, a.scenario, k))]
     if not todo:
         return
     from tqdm import tqdm
 
-    if jobs == 1:
+    executor = executor or ExecutorSettings()
+    if jobs == 1 and executor.kind == "local":
         for arm, k in tqdm(todo, desc="runs", unit="run", disable=not progress):
             run_task(plan, arm, k)
         return
-    from joblib import Parallel, delayed
-
-    jobs_iter = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-        delayed(run_task)(plan, a, k) for a, k in todo)
-    for _ in tqdm(jobs_iter, total=len(todo), desc="runs", unit="run", disable=not progress):
-        pass
+    calls = [(plan, a, k) for a, k in todo]
+    results = run_tasks(run_task, calls, executor, n_jobs=jobs, log_dir=plan.out / ".submitit")
+    for i, _ in tqdm(results, total=len(todo), desc="runs", unit="run", disable=not progress):
+        arm, k = todo[i]
+        path = shard_dir(plan.out / arm.name, arm.scenario, k)
+        if not shard_complete(path):
+            raise ConfigError(not_shared(path / "manifest.json", executor))
 
 
 def gather(plan: RunPlan) -> dict[str, pd.DataFrame]:

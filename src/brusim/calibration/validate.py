@@ -16,7 +16,9 @@ from brusim.calibration.evaluate import evaluate
 from brusim.calibration.runs import RunPlan, adapt_arms, burn_in_weeks, check_plan, gather, run_plan
 from brusim.calibration.spec import PatternBook, load_patterns
 from brusim.errors import ConfigError
+from brusim.experiments import executor as ex
 from brusim.experiments.compare import compose_run
+from brusim.experiments.executor import ExecutorSettings
 from brusim.experiments.manifest import base_manifest, now_iso
 from brusim.io import writable_folder, write_json, write_parquet, write_text
 
@@ -35,6 +37,9 @@ class ValidateSettings:
     patterns: list[str] | None = None  # default: all
     patterns_file: Path | None = None
     progress: bool = True
+    # where the runs execute (brusim.experiments.executor); off this machine, out_dir must be on
+    # a file system every worker shares
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
 
 def load_map(config_name: str, overrides: list[str]):
@@ -61,6 +66,8 @@ def build_plan(book: PatternBook, names: list[str] | tuple[str, ...], smap, *, s
 def run_validate(s: ValidateSettings) -> tuple[Path, pd.DataFrame]:
     """Run the validation and write ``table.md``, ``table.parquet``, ``table.csv`` and a
     manifest into the output folder (default ``results/validate/<time>``)."""
+    ex.refuse_launcher(s.overrides, "validate")
+    ex.check(s.executor, s.jobs, "--jobs")
     book = load_patterns(s.patterns_file)
     names = list(s.patterns or book.patterns)
     unknown = [n for n in names if n not in book.patterns]
@@ -83,10 +90,11 @@ def run_validate(s: ValidateSettings) -> tuple[Path, pd.DataFrame]:
     manifest.update(command=" ".join(["brusim", *sys.argv[1:]]), patterns=names,
                     seeds=list(range(plan.first_seed, plan.first_seed + seeds)),
                     overrides=list(plan.overrides), places=places.name,
+                    executor=s.executor.describe(),
                     arms={a.name: {"scenario": a.scenario, "overrides": list(a.overrides)}
                           for a in plan.arms})
     write_json(out / "manifest.json", manifest)
-    run_plan(plan, s.jobs, s.progress)
+    run_plan(plan, s.jobs, s.progress, s.executor)
     checks = evaluate(gather(plan), book, names, places, smap, burn_in_weeks(plan))
     table = pt.checks_table(checks)
     titles = {n: book.patterns[n].title for n in names}

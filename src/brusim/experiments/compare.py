@@ -33,6 +33,8 @@ from brusim.analysis.windows import (
 )
 from brusim.config.validate import problems
 from brusim.errors import BrusimError, ConfigError
+from brusim.experiments import executor as ex
+from brusim.experiments.executor import Executor, ExecutorSettings
 from brusim.experiments.manifest import read_manifest
 from brusim.io import (
     OutputError,
@@ -79,7 +81,10 @@ class CompareSettings:
     # (read only with replications=auto; leave it unset)
     replications_used: int | None = None
     first_seed: int = 0
-    n_jobs: int = -1
+    n_jobs: int = -1  # executor=local: worker processes (-1: every core)
+    # where the runs execute: executor=local|ray|dask|slurm, executor.address=auto, ... (see
+    # brusim.experiments.executor); off this machine, out_dir must be on a shared file system
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     overrides: list[str] = field(default_factory=list)
     # the spin-up's overrides (business as usual before any run begins); None: ``overrides``
     spinup_overrides: list[str] | None = None
@@ -100,7 +105,7 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
     """Split ``key=value`` arguments into comparison settings and Hydra overrides (the rest,
     applied to every run, e.g. ``weeks=12`` or ``police.arrest_prob=0.02``)."""
     names = set(CompareSettings.__dataclass_fields__)
-    settings = [a for a in args if a.split("=", 1)[0] in names]
+    settings = [a for a in args if a.split("=", 1)[0] in names or ex.is_executor_arg(a)]
     return settings, [a for a in args if a not in settings]
 
 
@@ -111,13 +116,20 @@ def load_settings(path: Path | None, args: list[str]) -> CompareSettings:
     base = OmegaConf.structured(CompareSettings)
     try:
         if path is not None:
-            base = OmegaConf.merge(base, _read_yaml(Path(path)))
+            given = _read_yaml(Path(path))
+            if isinstance(given.get("executor"), str):  # executor: ray
+                given.executor = {"kind": given.executor}
+            base = OmegaConf.merge(base, given)
         if dotlist:
-            base = OmegaConf.merge(base, OmegaConf.from_dotlist(list(dotlist)))
+            base = OmegaConf.merge(base, OmegaConf.from_dotlist(ex.normalise_args(dotlist)))
+    except BrusimError:
+        raise
     except Exception as exc:  # omegaconf validation errors
         raise ConfigError(f"compare settings: {str(exc).splitlines()[0]}") from None
     settings = OmegaConf.to_object(base)
     settings.overrides = [*settings.overrides, *run_overrides]
+    ex.refuse_launcher([*settings.overrides, *(settings.spinup_overrides or [])], "compare")
+    ex.check(settings.executor, settings.n_jobs)
     twice = sorted({s for s in settings.scenarios if settings.scenarios.count(s) > 1})
     if twice:
         raise ConfigError(f"compare: scenario(s) {twice} listed more than once; list each once")
@@ -403,25 +415,41 @@ def run_compare(settings: CompareSettings, progress: bool = True) -> Path:
                           f"{', ...' if len(other) > 3 else ''}); use another out_dir, or "
                           "delete that folder first")
     writable_folder(out, "out_dir")
-    write_text(out / "settings.yaml",
-               OmegaConf.to_yaml(OmegaConf.structured(replace(settings, replications_used=None))))
+    write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(
+        portable(replace(settings, replications_used=None)))))
+    with Executor(settings.executor, settings.n_jobs, out / ".submitit") as engine:
+        if not auto:
+            run_seeds(settings, out, progress, engine)
+            rounds = None
+        else:
+            n, rounds = auto_rounds(settings, out, smap, progress, engine)
     if not auto:
-        run_seeds(settings, out, progress)
         return finish(out, settings, None)
+    return finish(out, replace(settings, replications_used=n), rounds)
+
+
+def auto_rounds(settings: CompareSettings, out: Path, smap, progress: bool, engine: Executor
+                ) -> tuple[int, pd.DataFrame]:
+    """replications=auto: rounds of seeds until the headlines are decided or the cap; the
+    seeds used and the headlines round by round."""
     n, rounds = settings.replications_start, []
     while True:
         fixed = with_seeds(settings, n)
-        run_seeds(fixed, out, progress)
+        run_seeds(fixed, out, progress, engine)
         rows = pr.round_rows(round_headlines(out, fixed, smap), len(rounds) + 1, n)
         rounds.append(rows)
         stop = pr.stop_reason(rows, n, settings.replications_cap)
-        log.info("replications=auto, round %d (%d seeds): %d of %d headlines decided", len(rounds),
-                 n, int(rows["decided"].sum()), len(rows))
+        log.info("replications=auto, round %d (%d seeds): %d of %d headlines decided",
+                 len(rounds), n, int(rows["decided"].sum()), len(rows))
         if stop:
-            break
+            return n, pd.concat(rounds, ignore_index=True)
         n = min(n + settings.replications_step, settings.replications_cap)
-    return finish(out, replace(settings, replications_used=n), pd.concat(rounds,
-                                                                          ignore_index=True))
+
+
+def portable(settings: CompareSettings) -> CompareSettings:
+    """``settings`` without where they ran (the executor): what settings.yaml and the config
+    hash record, the same whichever executor ran the comparison."""
+    return replace(settings, executor=ExecutorSettings())
 
 
 def prepare(settings: CompareSettings) -> tuple[Path, list, object]:
@@ -452,11 +480,15 @@ def prepare(settings: CompareSettings) -> tuple[Path, list, object]:
     return out, cfgs, smap
 
 
-def run_seeds(settings: CompareSettings, out: Path, progress: bool) -> None:
+def run_seeds(settings: CompareSettings, out: Path, progress: bool,
+              engine: Executor | None = None) -> None:
     """Spin up and run every scenario of the seeds of a fixed ``settings`` that has no usable
-    shard yet (in parallel)."""
-    from joblib import Parallel, delayed
+    shard yet, in parallel through ``engine`` (default: this machine's cores)."""
     from tqdm import tqdm
+
+    if engine is None:
+        with Executor(settings.executor, settings.n_jobs, out / ".submitit") as opened:
+            return run_seeds(settings, out, progress, opened)
 
     seeds = list(seed_range(settings))
     tasks = [(s, k) for k in seeds for s in settings.scenarios]
@@ -467,15 +499,18 @@ def run_seeds(settings: CompareSettings, out: Path, progress: bool) -> None:
         return
     # each seed's baseline is spun up once (cached), then every scenario begins from it
     spin = sorted({k for _, k in todo} | {k for k in seeds if not spinup_file(out, k).exists()})
-    phases = [("spin-ups", [delayed(run_spinup)(settings, k, out) for k in spin]),
-              ("runs", [delayed(run_shard)(settings, s, k, out) for s, k in todo])]
+    phases = [("spin-ups", run_spinup, [(settings, k, out) for k in spin],
+               lambda a: spinup_file(out, a[1])),
+              ("runs", run_shard, [(settings, s, k, out) for s, k in todo],
+               lambda a: shard_dir(out, a[1], a[2]) / "manifest.json")]
     bar = None
     try:
-        for desc, calls in phases:
-            jobs = Parallel(n_jobs=settings.n_jobs, return_as="generator_unordered")(calls)
+        for desc, fn, calls, written in phases:
+            jobs = engine.run(fn, calls)
             bar = tqdm(jobs, total=len(calls), desc=desc, unit="run", disable=not progress)
-            for _ in bar:
-                pass
+            for i, _ in bar:
+                if not written(calls[i]).exists():
+                    raise ConfigError(not_shared(written(calls[i]), settings.executor))
             bar.close()
     except KeyboardInterrupt:
         if bar is not None:
@@ -486,6 +521,13 @@ def run_seeds(settings: CompareSettings, out: Path, progress: bool) -> None:
             f"resume with the same command plus out_dir={out}") from None
     except OutputError as exc:
         raise _resume_hint(exc, out) from None
+
+
+def not_shared(path: Path, executor: ExecutorSettings) -> str:
+    """The error for a task that finished without its file being visible here."""
+    return (f"executor={executor.kind}: a worker finished but {path} is not visible on this "
+            "machine; out_dir must be on a file system every worker shares (give "
+            "out_dir=/shared/path)")
 
 
 def round_headlines(out: Path, settings: CompareSettings, smap) -> pd.DataFrame:
@@ -519,7 +561,8 @@ def finish(out: Path, settings: CompareSettings, rounds: pd.DataFrame | None) ->
     run's settings.yaml then names the seeds it ended with, ``replications_used``)."""
     try:
         combine(out, settings, rounds)
-        write_text(out / "settings.yaml", OmegaConf.to_yaml(OmegaConf.structured(settings)))
+        write_text(out / "settings.yaml",
+                   OmegaConf.to_yaml(OmegaConf.structured(portable(settings))))
     except OutputError as exc:
         raise _resume_hint(exc, out) from None
     return out
@@ -706,8 +749,9 @@ def compare_manifest(settings: CompareSettings, cfg, smap, rounds: pd.DataFrame)
 
     from brusim.experiments.manifest import base_manifest
 
-    blob = OmegaConf.to_yaml(OmegaConf.structured(settings)) + OmegaConf.to_yaml(cfg)
+    blob = OmegaConf.to_yaml(OmegaConf.structured(portable(settings))) + OmegaConf.to_yaml(cfg)
     m = base_manifest(settings.first_seed, {}, smap)
+    m["executor"] = settings.executor.describe()  # where it ran; not part of the results
     auto = is_auto(settings)
     precision = pr.summary(rounds, auto, settings.target_half_width,
                            settings.replications_cap if auto else None,
