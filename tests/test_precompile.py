@@ -104,3 +104,72 @@ def test_a_helper_given_no_work_stops(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE)
     child.stdin.close()
     assert child.wait(timeout=120) == 0
+
+
+def test_a_restored_model_compiles_its_kernels_before_its_first_step(monkeypatch) -> None:
+    """A saved model (a cached spin-up, a checkpoint) skips the constructor: `restore_compiled`
+    starts the helpers before it is read and compiles in parallel once it is (before this
+    the first step compiled every kernel in the run's own process, 24 s here instead of
+    ~15); helpers started early are handed out once; a loader that fails lets them stop."""
+    from brusim.model import precompile
+
+    class Child:  # stands for a helper interpreter
+        def __init__(self) -> None:
+            self.stdin = self
+            self.closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+        def poll(self) -> None:
+            return None
+
+    children = [Child()]
+    compiled: list[tuple[object, list]] = []
+    monkeypatch.setattr(precompile, "uncompiled_phases", lambda: ["users"])
+    monkeypatch.setattr(precompile.config, "CACHE_DIR", "/tmp/somewhere")
+    monkeypatch.setattr(precompile.subprocess, "Popen", lambda *a, **k: children.pop())
+    monkeypatch.setattr(precompile, "compile_processes", lambda: 2)
+    monkeypatch.setattr(precompile, "compile_in_parallel",
+                        lambda model, helpers: compiled.append((model, helpers)))
+    precompile.prestart_helpers()
+    early = list(precompile._PRESTARTED)
+    assert len(early) == 1
+    model = precompile.restore_compiled(lambda: "the restored model")
+    assert model == "the restored model" and compiled == [("the restored model", early)]
+    assert precompile._PRESTARTED == []  # handed out once
+
+    children.append(Child())
+    waiting = children[0]
+
+    def broken() -> None:
+        raise OSError("damaged file")
+
+    with pytest.raises(OSError):
+        precompile.restore_compiled(broken)
+    assert waiting.closed and len(compiled) == 1  # the helper may stop; nothing compiled
+
+
+def test_a_cached_spin_up_is_restored_through_restore_compiled(monkeypatch, tmp_path) -> None:
+    """The spin-up cache's model comes back through `restore_compiled` (so its kernels compile
+    in parallel on a fresh install), the same state as when it was cached."""
+    from brusim.experiments import spinup
+    from brusim.map import load_street_map
+    from brusim.model.model import map_settings
+
+    monkeypatch.setenv("BRUSIM_CACHE", str(tmp_path))
+    cfg = compose_config(["spinup.min_weeks=1", "spinup.max_weeks=1", "weeks=1"],
+                         config_name="synthetic")
+    smap = load_street_map(map_settings(cfg.map))
+    restored: list[object] = []
+
+    def spy(load):
+        restored.append(load())
+        return restored[-1]
+
+    monkeypatch.setattr(spinup, "restore_compiled", spy)
+    first, report = spinup.spun_up(cfg, smap)
+    assert restored == [] and not report.cached  # spun up here: built, not restored
+    again, report = spinup.spun_up(cfg, smap)
+    assert report.cached and restored == [again]
+    assert again.t == first.t and (again.dealers.node == first.dealers.node).all()

@@ -18,6 +18,7 @@ from brusim.errors import BrusimError
 from brusim.io import atomic_write, sha256_file
 from brusim.map import StreetMap
 from brusim.model import BrusselsMarketModel
+from brusim.model.precompile import restore_compiled
 
 CHECKPOINT = "checkpoint.pkl"
 FORMAT = 7  # bump when the pickled layout changes
@@ -83,7 +84,13 @@ def _unsigned(path: Path, raw: bytes) -> bytes:
 
 
 def load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
-    """The model saved in ``run_dir``, on ``smap``, with its event log reopened for writing."""
+    """The model saved in ``run_dir``, on ``smap``, with its event log reopened for writing
+    (and its kernels compiled in parallel if this source version has none cached:
+    `brusim.model.precompile.restore_compiled`)."""
+    return restore_compiled(lambda: _load_checkpoint(run_dir, smap))
+
+
+def _load_checkpoint(run_dir: Path, smap: StreetMap) -> BrusselsMarketModel:
     path = Path(run_dir) / CHECKPOINT
     try:
         raw = path.read_bytes()

@@ -40,6 +40,7 @@ from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
 from brusim.model import rng as rd
 from brusim.model.model import map_settings
+from brusim.model.precompile import prestart_helpers
 
 BASELINE_CONFIG = "baseline.yaml"  # the baseline a scenario run begins from (its spin-up)
 
@@ -71,6 +72,7 @@ def run_single(
     """Run the model configured by ``cfg``, begun at its baseline's spun-up state
     (`spinup.start_model`; ``baseline``: the same settings with scenario=baseline, None when
     ``cfg`` is the baseline); write its folder to ``out_dir`` when given."""
+    prestart_helpers()  # a first run of these sources: compiling helpers import meanwhile
     smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
     validate(cfg, smap)
     if baseline is not None:

@@ -34,6 +34,7 @@ from brusim.io import OutputError, atomic_write
 from brusim.model import BrusselsMarketModel
 from brusim.model.codes import METRICS
 from brusim.model.events import EventLog
+from brusim.model.precompile import restore_compiled
 
 log = logging.getLogger(__name__)
 NEVER = 2**62  # no intervention during the spin-up
@@ -182,8 +183,13 @@ def spun_up(cfg, smap) -> tuple[BrusselsMarketModel, SpinupReport]:
             payload = read_signed(path, path.read_bytes(), smap)
             if payload.get("key") != key:
                 raise CheckpointError(f"spin-up cache {path} holds another spin-up")
-            model: BrusselsMarketModel = payload["model"]
-            model.attach(smap)
+
+            def restored() -> BrusselsMarketModel:
+                model: BrusselsMarketModel = payload["model"]
+                model.attach(smap)
+                return model
+
+            model = restore_compiled(restored)
             report = SpinupReport(**payload["report"], weekly=pd.DataFrame(payload["weekly"]),
                                   cached=True)
             report.weekly.index.name = "week"

@@ -90,8 +90,8 @@ def announce_compilation() -> None:
     if folder is not None and any(folder.rglob("*.nbi")):
         return
     where = f"cached in {folder}" if folder is not None else "not cached: no writable folder"
-    print(f"brusim: compiling the model's kernels, once per version (about 20-30 s with two "
-          f"cores, 40-45 s with one; {where})", file=sys.stderr, flush=True)
+    print(f"brusim: compiling the model's kernels, once per version (about 15 s with two "
+          f"cores, 25-35 s with one; {where})", file=sys.stderr, flush=True)
 
 
 def _prune(keep: Path) -> None:

@@ -22,7 +22,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from numba.core import config
@@ -123,11 +123,28 @@ def compile_processes() -> int:
         os.cpu_count() or 1)
 
 
+_PRESTARTED: list[subprocess.Popen] = []  # helpers started early (`prestart_helpers`)
+
+
+def prestart_helpers() -> None:
+    """Start the helpers now, before the street map is loaded, if the cache lacks phase
+    kernels; the next `start_helpers` hands them out. Unused, they stop when this process
+    ends (their input closes)."""
+    if not _PRESTARTED:
+        _PRESTARTED.extend(start_helpers())
+
+
 def start_helpers(processes: int | None = None) -> list[subprocess.Popen]:
     """Start the helper interpreters as soon as a model is being built, when the cache lacks
     phase kernels: they import brusim while this process loads the map and builds the model,
     then wait for their work (`compile_in_parallel`). One per core but this one (``processes``
-    in all, default `compile_processes`), at most one per phase but the first."""
+    in all, default `compile_processes`), at most one per phase but the first. Helpers
+    started early (`prestart_helpers`) are handed out first."""
+    if _PRESTARTED:
+        early = [child for child in _PRESTARTED if child.poll() is None]
+        _PRESTARTED.clear()
+        if early:
+            return early
     if not config.CACHE_DIR or not uncompiled_phases():
         return []
     n = min(processes or compile_processes(), len(PHASE_COST)) - 1
@@ -142,6 +159,32 @@ def start_helpers(processes: int | None = None) -> list[subprocess.Popen]:
     return helpers
 
 
+def close_helpers(helpers: list[subprocess.Popen]) -> None:
+    """Let ``helpers`` stop: one given no work reads the end of its input and exits."""
+    for child in helpers:
+        with contextlib.suppress(OSError):
+            child.stdin.close()
+
+
+def restore_compiled[T](load: Callable[[], T]) -> T:
+    """``load()`` a saved model (a cached spin-up, a checkpoint) while helper processes
+    start, then compile the phase kernels the cache lacks in parallel, as a model's
+    construction does (`start_helpers`, `compile_in_parallel`): a saved model skips the
+    constructor, and its first step would otherwise compile every kernel in this process."""
+    from brusim.model.numba_cache import announce_compilation
+
+    helpers = start_helpers()
+    try:
+        model = load()
+    except BaseException:
+        close_helpers(helpers)
+        raise
+    if helpers:
+        announce_compilation()
+    compile_in_parallel(model, helpers)
+    return model
+
+
 def compile_in_parallel(model, helpers: list[subprocess.Popen]) -> list[str]:
     """Compile the phase kernels the cache lacks before ``model`` first steps: a share in
     each of the ``helpers`` (`start_helpers`), the heaviest here. Returns the phases compiled
@@ -154,9 +197,7 @@ def compile_in_parallel(model, helpers: list[subprocess.Popen]) -> list[str]:
                 if missing:
                     _compile(model, share_out(missing, len(helpers) + 1), helpers)
     finally:
-        for child in helpers:  # a helper given no work reads the end of its input and stops
-            with contextlib.suppress(OSError):
-                child.stdin.close()
+        close_helpers(helpers)
     return missing
 
 
