@@ -40,7 +40,7 @@ from brusim.map import StreetMap, load_street_map
 from brusim.model import BrusselsMarketModel
 from brusim.model import rng as rd
 from brusim.model.model import map_settings
-from brusim.model.precompile import prestart_helpers
+from brusim.model.precompile import discard_prestarted, prestart_helpers
 
 BASELINE_CONFIG = "baseline.yaml"  # the baseline a scenario run begins from (its spin-up)
 
@@ -73,6 +73,14 @@ def run_single(
     (`spinup.start_model`; ``baseline``: the same settings with scenario=baseline, None when
     ``cfg`` is the baseline); write its folder to ``out_dir`` when given."""
     prestart_helpers()  # a first run of these sources: compiling helpers import meanwhile
+    try:
+        return _run_single(cfg, out_dir, smap, progress, figures, baseline)
+    finally:
+        discard_prestarted()  # none left once the model is built; else they may stop
+
+
+def _run_single(cfg: DictConfig, out_dir: Path | None, smap: StreetMap | None, progress: bool,
+                figures: bool | None, baseline: DictConfig | None) -> RunResult:
     smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
     validate(cfg, smap)
     if baseline is not None:

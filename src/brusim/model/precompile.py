@@ -134,6 +134,12 @@ def prestart_helpers() -> None:
         _PRESTARTED.extend(start_helpers())
 
 
+def discard_prestarted() -> None:
+    """Let helpers started early and not handed out stop (e.g. the run failed first)."""
+    close_helpers(_PRESTARTED)
+    _PRESTARTED.clear()
+
+
 def start_helpers(processes: int | None = None) -> list[subprocess.Popen]:
     """Start the helper interpreters as soon as a model is being built, when the cache lacks
     phase kernels: they import brusim while this process loads the map and builds the model,
