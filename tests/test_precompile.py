@@ -47,8 +47,8 @@ def test_phases_are_shared_out_evenly_heaviest_group_first() -> None:
         assert len(groups) == min(n, len(PHASES))
         loads = [sum(PHASE_COST[p] for p in g) for g in groups]
         assert loads == sorted(loads, reverse=True)
-    assert share_out(PHASES, 2) == [["users", "violence", "schedule"],
-                                    ["dealers", "police", "outreach"]]
+    assert share_out(PHASES, 2) == [["users", "police", "schedule"],
+                                    ["dealers", "outreach", "violence"]]
     assert share_out(["police"], 4) == [["police"]]
 
 

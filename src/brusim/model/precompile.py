@@ -30,8 +30,9 @@ from numba.core import config
 # Compile seconds of each phase alone in a fresh process (benchmarks/compile_kernels.py);
 # only their ratios matter, to share the phases out evenly.
 # "schedule" is the step's own small kernels (market list, decay, recorder, recruitment).
-PHASE_COST = {"users": 14.5, "dealers": 11.0, "police": 5.7, "violence": 4.0, "outreach": 3.8,
-              "schedule": 2.6}
+# Measured 2026-12-03 (2 cores, each phase alone in a fresh process: its shared helpers too).
+PHASE_COST = {"users": 9.5, "dealers": 6.3, "outreach": 5.9, "police": 5.5, "violence": 2.8,
+              "schedule": 1.0}
 
 
 def phase_kernels() -> dict:
