@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from brusim.analysis.contrasts import UNDECIDED
-from brusim.reports.findings import contrast_text, shown_as_counts
-from brusim.reports.i18n import count_decimals, format_number, format_percent, tr, value_ci
+from brusim.reports.findings import contrast_text, counts_text, shown_as_counts, verdict_text
+from brusim.reports.i18n import count_decimals, format_number, format_percent, tr
 from brusim.reports.layout import Block, Slide, Table
 from brusim.reports.results import Results, question_text, scenario_name
 
@@ -30,16 +30,6 @@ class Cell:
 
     text: str
     verdict: str | None
-
-
-def verdict_text(verdict: str, lang: str) -> str:
-    return tr("verdict_" + verdict.replace(" ", "_"), lang)
-
-
-def counts_text(row: pd.Series, lang: str) -> str:
-    """A difference in events with its interval."""
-    return value_ci(row[["difference", "difference_lo", "difference_hi"]], lang, "number",
-                    count_decimals(float(row["difference"])))
 
 
 def budget_row(res: Results, scenario: str, kind: str) -> pd.Series:
@@ -169,18 +159,32 @@ def difference_map_slide(res: Results, lang: str) -> Slide:
          tr("difference_map_caption", lang, n=res.window_weeks))], note=note)
 
 
+HEADLINE_ROWS = {"target_transactions": "target", "region_transactions": "region",
+                 "region_violent_incidents": "violent_incidents",
+                 "region_public_use": "public_use", "region_police_hours": "police_hours"}
+
+
+def last_round(res: Results) -> tuple[pd.DataFrame | None, float]:
+    """The replications table's last round (None for a folder made before it was recorded)
+    and the target half-width of the precision rule (`brusim.analysis.precision`)."""
+    h = float((res.manifest.get("precision") or {}).get("target_half_width", 0.10))
+    path = res.path / "replications.parquet"
+    if not path.is_file():
+        return None, h
+    table = pd.read_parquet(path)
+    return table[table["round"] == table["round"].max()], h
+
+
 def precise_non_effects(res: Results) -> tuple[set[tuple[str, str]], float]:
     """(scenario, outcome) pairs whose headline is a precise non-effect (no clear difference,
     and its whole interval within the target half-width of no change:
     `brusim.analysis.precision`), and that half-width."""
     from brusim.analysis.precision import PRECISE
 
-    path = res.path / "replications.parquet"
-    h = float((res.manifest.get("precision") or {}).get("target_half_width", 0.10))
-    if not path.is_file():
+    last, h = last_round(res)
+    if last is None:
         return set(), h
-    table = pd.read_parquet(path)
-    last = table[(table["round"] == table["round"].max()) & (table["reason"] == PRECISE)]
+    last = last[last["reason"] == PRECISE]
     return {(r["scenario"], HEADLINE_ROWS[r["headline"]]) for _, r in last.iterrows()
             if r["headline"] in HEADLINE_ROWS}, h
 
@@ -214,24 +218,16 @@ def can_say(res: Results, cells: dict[str, dict[str, Cell]], lang: str) -> tuple
     return clear, unclear
 
 
-HEADLINE_ROWS = {"target_transactions": "target", "region_transactions": "region",
-                 "region_violent_incidents": "violent_incidents",
-                 "region_public_use": "public_use", "region_police_hours": "police_hours"}
-
-
 def precision_line(res: Results, lang: str) -> str | None:
     """How many runs the comparison used and which headlines they could not decide
     (`brusim.analysis.precision`: the replications table and the manifest's rule), or None for
     a folder made before it was recorded."""
-    path = res.path / "replications.parquet"
-    if not path.is_file():
+    last, half_width = last_round(res)
+    if last is None:
         return None
-    table = pd.read_parquet(path)
-    rule = res.manifest.get("precision") or {}
-    last = table[table["round"] == table["round"].max()]
-    seeds, rounds = int(last["seeds"].iloc[0]), int(table["round"].max())
+    seeds, rounds = int(last["seeds"].iloc[0]), int(last["round"].iloc[0])
     undecided = last[~last["decided"].astype(bool)]
-    h = format_percent(float(rule.get("target_half_width", 0.10)), lang, 0, signed=False)
+    h = format_percent(half_width, lang, 0, signed=False)
     if undecided.empty:
         return tr("precision_decided", lang, seeds=seeds, rounds=rounds)
     sep = " ; " if lang == "fr" else "; "
@@ -239,7 +235,8 @@ def precision_line(res: Results, lang: str) -> str | None:
                      f"{outcome_label(res, HEADLINE_ROWS.get(r['headline'], r['headline']), lang)}"
                      if r["headline"] in HEADLINE_ROWS else f"{r['scenario']} {r['label']}"
                      for _, r in undecided.iterrows())
-    key = "precision_cap" if rule.get("auto") else "precision_fixed"
+    key = ("precision_cap" if (res.manifest.get("precision") or {}).get("auto")
+           else "precision_fixed")
     return tr(key, lang, seeds=seeds, rounds=rounds, n=len(undecided), total=len(last), h=h,
               names=names)
 

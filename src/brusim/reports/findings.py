@@ -47,12 +47,22 @@ def shown_as_counts(row: pd.Series) -> bool:
     return bool(row["small_base"]) or not np.isfinite(float(row["relative"]))
 
 
+def counts_text(row: pd.Series, lang: str) -> str:
+    """A contrast row's difference in events with its interval, ``+12 [+3 to +21]``."""
+    diff = tuple(float(row[c]) for c in ("difference", "difference_lo", "difference_hi"))
+    return value_ci(diff, lang, "number", count_decimals(diff[0]))
+
+
+def verdict_text(verdict: str, lang: str) -> str:
+    """A contrast's verdict (`brusim.analysis.contrasts`) in ``lang``."""
+    return tr("verdict_" + str(verdict).replace(" ", "_"), lang)
+
+
 def contrast_text(row: pd.Series, lang: str) -> str:
     """A ``paired.parquet`` row as ``value [lo to hi]``: the relative change, or on a small base
     the change in events."""
     if shown_as_counts(row):
-        diff = tuple(float(row[c]) for c in ("difference", "difference_lo", "difference_hi"))
-        return value_ci(diff, lang, "number", count_decimals(diff[0]))
+        return counts_text(row, lang)
     rel = tuple(float(row[c]) for c in ("relative", "relative_lo", "relative_hi"))
     return value_ci(rel, lang, "percent")
 

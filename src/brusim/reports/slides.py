@@ -15,7 +15,14 @@ import pandas as pd
 from brusim.analysis.budget import CONTROL_M
 from brusim.analysis.contrasts import MIN_BASE, UNDECIDED
 from brusim.reports.answer import answer_slides
-from brusim.reports.findings import Finding, contrast_text, findings, shown_as_counts
+from brusim.reports.findings import (
+    Finding,
+    contrast_text,
+    counts_text,
+    findings,
+    shown_as_counts,
+    verdict_text,
+)
 from brusim.reports.i18n import count_decimals, format_number, tr, value_ci
 from brusim.reports.layout import Block, Slide, Table
 from brusim.reports.results import Results, question_text, scenario_label, scenario_name
@@ -96,8 +103,7 @@ def hotspot_table(res: Results, scenario: str, lang: str) -> tuple[Table, list[s
         if r["baseline_mean"] == 0 and r["scenario_mean"] == 0 and area != res.settings.target:
             empty.append(res.name(area))
             continue
-        diff = value_ci(r[["difference", "difference_lo", "difference_hi"]], lang, "number",
-                        count_decimals(r["difference"]))
+        diff = counts_text(r, lang)
         rel = (tr("small_base", lang) if shown_as_counts(r) else contrast_text(r, lang))
         rows.append([res.name(area),
                      format_number(r["baseline_mean"], lang, count_decimals(r["baseline_mean"])),
@@ -171,9 +177,8 @@ def budget_table(res: Results, scenario: str, lang: str) -> Table:
     hotspots = int(((b["kind"] == "hotspot") & (b["nodes"] > 0)).sum())
     rows, muted = [], []
     for r, _of_which in budget_rows(budget, scenario):
-        diff = value_ci(r[["difference", "difference_lo", "difference_hi"]], lang, "number",
-                        count_decimals(r["difference"]))
-        verdict = tr("verdict_" + str(r["verdict"]).replace(" ", "_"), lang)
+        diff = counts_text(r, lang)
+        verdict = verdict_text(r["verdict"], lang)
         rows.append([budget_label(res, r, lang, hotspots),
                      format_number(r["baseline_mean"], lang, count_decimals(r["baseline_mean"])),
                      format_number(r["scenario_mean"], lang, count_decimals(r["scenario_mean"])),
