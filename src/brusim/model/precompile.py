@@ -25,23 +25,27 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 from numba.core import config
 
 # Compile seconds of each phase alone in a fresh process (benchmarks/compile_kernels.py);
 # only their ratios matter, to share the phases out evenly.
-# "schedule" is the step's own small kernels (market list, decay, recorder, recruitment).
-# Measured 2026-12-03 (2 cores, each phase alone in a fresh process: its shared helpers too).
+# "schedule" is the step's own small kernels (market list, decay, recorder, recruitment);
+# "records" the small kernels the first steps call from Python (event rows, stock stays).
+# Measured 2026-12-03 (2 cores, each phase alone in a fresh process: its shared helpers too;
+# "records" 2026-12-04, numba's compile events in a fresh process).
 PHASE_COST = {"users": 9.5, "dealers": 6.3, "outreach": 5.9, "police": 5.5, "violence": 2.8,
-              "schedule": 1.0}
+              "schedule": 1.0, "records": 0.4}
 
 
 def phase_kernels() -> dict:
     """Each phase's compiled kernel (a numba dispatcher)."""
-    from brusim.model import dealers, outreach, police, users, violence, world
+    from brusim.model import dealers, events, outreach, police, users, violence, world
 
     return {"police": police.police_step, "dealers": dealers.dealers_step,
             "users": users.users_step, "outreach": outreach.outreach_step,
-            "violence": violence.violence_step, "schedule": world.decay_fields}
+            "violence": violence.violence_step, "schedule": world.decay_fields,
+            "records": events.write_events}
 
 
 def uncompiled_phases() -> list[str]:
@@ -56,18 +60,23 @@ def uncompiled_phases() -> list[str]:
     return missing
 
 
+# Seconds a helper starts its share after this process starts its own (it reads and unpickles
+# the model's copy, with colder caches): timed inside `compile_in_parallel`, 2026-12-04, the
+# helper ended 0.8-1.7 s after this process on equal shares.
+HELPER_LAG = 1.0
+
+
 def share_out(phases: Sequence[str], n: int) -> list[list[str]]:
-    """``phases`` in ``n`` groups of about equal compile time (longest first, each to the
-    lightest group); the first group is the heaviest (the calling process takes it: the
-    others first pay a process start)."""
+    """``phases`` in ``n`` groups that end at about the same time (longest first, each to
+    the group that would end first; helpers start `HELPER_LAG` later). The first group is
+    the calling process's."""
     groups: list[list[str]] = [[] for _ in range(max(1, min(n, len(phases))))]
-    loads = [0.0] * len(groups)
+    ends = [0.0] + [HELPER_LAG] * (len(groups) - 1)
     for phase in sorted(phases, key=lambda p: -PHASE_COST.get(p, 1.0)):
-        k = loads.index(min(loads))
+        k = ends.index(min(ends))
         groups[k].append(phase)
-        loads[k] += PHASE_COST.get(phase, 1.0)
-    order = sorted(range(len(groups)), key=lambda k: -loads[k])
-    return [groups[k] for k in order if groups[k]]
+        ends[k] += PHASE_COST.get(phase, 1.0)
+    return [groups[0], *(g for g in groups[1:] if g)]
 
 
 def run_phases(twin, phases: Sequence[str]) -> None:
@@ -92,6 +101,13 @@ def run_phases(twin, phases: Sequence[str]) -> None:
             twin.world.decay()
             for t in range(twin.recorder.record_every):
                 twin.recorder.end_step(t)
+        elif phase == "records":  # called from Python: the same argument types as there
+            from brusim.model import rng
+            from brusim.model.events import EventType
+
+            d, r = twin.dealers, np.zeros(1, np.int64)
+            twin.events.add(0, EventType.RECRUITMENT, d.node[r], r, d.crew[r])  # `recruit`
+            rng.exponential(twin.key, 0, 0, r[0], 0)  # `users.preload_stocks`
         elif phase == "outreach":
             on_shift = [t for t, on in enumerate(twin.outreach_plan.shift) if on]
             if len(twin.outreach) and on_shift:

@@ -47,7 +47,9 @@ class Recorder:
         self._signature, signature_areas = area_signatures(self.membership)
         self._n_areas, self._n_signatures = signature_areas.shape
         # (signature, area, weight) triples: areas are summed from signatures without BLAS
-        self._pair_area, self._pair_signature = signature_areas.nonzero()
+        # contiguous, as after a pickle: one specialisation of `fold_areas`, restored or not
+        self._pair_area, self._pair_signature = (np.ascontiguousarray(a, np.int64)
+                                                 for a in signature_areas.nonzero())
         self._pair_weight = signature_areas[self._pair_area, self._pair_signature]
         # (signature, metric) totals since the last flush
         self._by_signature = np.zeros(self._n_signatures * len(METRICS))
