@@ -1,6 +1,7 @@
-"""One executor for compare, validate and calibrate: each engine run for real on this machine (a
-local Ray cluster whose head runs in another working folder, a Dask LocalCluster, submitit's
-local executor), with results byte-identical to a local run of the same seeds."""
+"""One executor for compare, validate, calibrate, sensitivity and `run -m`: each engine run for
+real on this machine (a local Ray cluster whose head runs in another working folder, a Dask
+LocalCluster, submitit's local executor), with results byte-identical to a local run of the
+same seeds."""
 
 from __future__ import annotations
 
@@ -248,15 +249,74 @@ def test_a_setting_that_would_be_ignored_is_refused_in_one_line(args, message):
     assert len(err.value.problems) == 1 and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("command", [["run", "-m", "executor=slurm", "seed=0,1"],
-                                     ["sensitivity", "executor=ray"],
-                                     ["validate", "hydra/launcher=ray"],
+@pytest.mark.parametrize("command", [["validate", "hydra/launcher=ray"],
                                      ["calibrate", "hydra/launcher=slurm"]])
 def test_commands_refuse_the_other_way_of_choosing_where_runs_go(command, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "brusim.cli", *command], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "would be ignored" in lines[0]
-    assert ("hydra/launcher=slurm" if command[0] in ("run", "sensitivity")
-            else "executor=") in lines[0]
+    assert len(lines) == 1 and "would be ignored" in lines[0] and "executor=" in lines[0]
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["run", "executor=ray"], "applies to sweeps (brusim run -m"),
+    (["run", "-m", "executor=ray", "hydra/launcher=slurm", "seed=0,1"], "both choose where"),
+    (["sensitivity", "executor=dask", "hydra/launcher=joblib"], "both choose where"),
+    (["run", "-m", "executor=spark", "seed=0,1"], "is not one of local, ray, dask, slurm"),
+    (["sensitivity", "executor=ray", "executor.partition=batch"], "a SLURM setting"),
+])
+def test_sweeps_take_executor_and_refuse_what_it_would_ignore(command, message, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "brusim.cli", *command], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+# ------------------------------------------------------------- sweeps: run -m, sensitivity
+
+SWEEP = ["--config-name", "synthetic", "weeks=0.2", "seed=0,1", "population.n_users=150",
+         "run.figures=false", "+sweep_name=try", "hydra.sweep.dir=sweep"]
+
+
+def sweep_through(executor: list[str], cwd: Path, env: dict[str, str] | None = None
+                  ) -> dict[str, bytes]:
+    """`brusim run -m` of two seeds from ``cwd`` (a relative sweep folder) through
+    ``executor`` (none: Hydra's joblib launcher, the default); its Parquet tables."""
+    proc = subprocess.run([sys.executable, "-m", "brusim.cli", "run", "-m", *SWEEP, *executor],
+                          capture_output=True, text=True, timeout=600, cwd=cwd,
+                          env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "sweep: 2/2 done" in proc.stdout + proc.stderr
+    return files(cwd / "sweep")
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory) -> dict[str, bytes]:
+    got = sweep_through([], tmp_path_factory.mktemp("sweep_local"))
+    assert len(got) == 2 * 4  # events, areas, region, spin-up weeks of each seed
+    return got
+
+
+@pytest.mark.parametrize("executor", [
+    pytest.param(["executor=local", "hydra.launcher.n_jobs=2"], id="local"),
+    pytest.param(["executor=dask", "executor.workers=2"], id="dask-localcluster"),
+    pytest.param(["executor=slurm", "executor.cluster=local"], id="submitit-local"),
+])
+def test_a_sweep_through_each_executor_matches_hydras_own_launcher(local_sweep, executor,
+                                                                  tmp_path):
+    if executor[0] != "executor=local":
+        need({"dask": "distributed", "slurm": "submitit"}[executor[0].split("=")[1]])
+    assert sweep_through(executor, tmp_path) == local_sweep
+
+
+def test_a_sweep_on_a_ray_cluster_whose_head_runs_elsewhere_matches_local(local_sweep, ray_head,
+                                                                         tmp_path):
+    """`brusim run -m executor=ray executor.address=auto`: the jobs run on the cluster (in the
+    head's working folder) and write under the driver's sweep folder, made absolute."""
+    address, head_cwd = ray_head
+    got = sweep_through(["executor=ray", "executor.address=auto"], tmp_path,
+                        {"RAY_ADDRESS": address, "RAY_AUTH_MODE": "disabled"})
+    assert got == local_sweep
+    assert not list(head_cwd.iterdir())

@@ -164,12 +164,17 @@ def test_sensitivity_on_the_synthetic_city_resumes(tmp_path):
     assert f"courts.weekly_capacity={round(row['courts.weekly_capacity'])}" in overrides
     assert "seed=0" in overrides
 
-    # lose one run (as if killed): only that sample runs again, with the same indices
+    # lose one run (as if killed): only that sample runs again, with the same indices and
+    # the same events, this time through the Dask executor (a local cluster)
+    pytest.importorskip("distributed", reason="pip install 'brusim[cluster]'")
+    events = (runs[4] / "events.parquet").read_bytes()
     manifest = json.loads((runs[4] / "manifest.json").read_text())
     (runs[4] / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
-    proc = brusim("sensitivity", str(path), cwd=tmp_path)
+    proc = brusim("sensitivity", str(path), "executor=dask", "executor.workers=1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert "sweep: 5/6 done, 1 remaining" in log
     assert log.count("run complete:") == 1 and "sample_00004_seed0" in log
     pd.testing.assert_frame_equal(pd.read_csv(out / "indices.csv"), indices)
+    assert "executor=dask is launching 1 jobs" in log
+    assert (runs[4] / "events.parquet").read_bytes() == events

@@ -82,6 +82,8 @@ def test_version_and_packaged_data(installed):
                 "data/NOTICE.md", "_configs/config.yaml",
                 "_experiments/midi_vs_spread/compare.yaml", "reports/i18n.yaml"):
         assert (package / rel).is_file(), rel
+    # the sweeps' executor launcher, where Hydra looks for launchers
+    assert (package.parent / "hydra_plugins" / "brusim_executor" / "launcher.py").is_file()
     info = _brusim(installed, "map", "info")
     assert info.returncode == 0, info.stderr
     assert "14,565 nodes" in info.stdout and "OpenStreetMap contributors" in info.stdout

@@ -175,18 +175,26 @@ def run(ctx: typer.Context,
     add `-m` for a multirun sweep)."""
     from brusim.config.load import searchpath_override
     from brusim.console import hold_stderr, one_line_hydra_error, restore_stderr
-    from brusim.experiments.executor import refuse_executor
+    from brusim.experiments.executor import (
+        launcher_overrides,
+        refuse_single_run,
+        split_executor_args,
+    )
 
     use_config_dir(config_dir_arg)
+    args = list(ctx.args)
     try:
-        refuse_executor(ctx.args, "run")
+        if "-m" in args or "--multirun" in args:  # executor= picks brusim's launcher
+            args = [*split_executor_args(args)[1], *launcher_overrides(args, "run -m")]
+        else:
+            refuse_single_run(args)
     except BrusimError as exc:
         fail(exc)
     if resume is not None:
-        _resume(resume, list(ctx.args))
+        _resume(resume, args)
         return
     sys.argv = [f"{sys.argv[0]} run", "--config-name", config_name,
-                *searchpath_override(), *absolute_hydra_dirs(list(ctx.args), config_name)]
+                *searchpath_override(), *absolute_hydra_dirs(args, config_name)]
     gate = hold_stderr()
     try:
         _hydra_run()
@@ -544,21 +552,21 @@ def sensitivity(
                                            "configs/sensitivity/.")] = "displacement_drivers",
     config_name: ConfigName = "config", config_dir_arg: ConfigDir = None,
 ) -> None:
-    """Global sensitivity analysis (SALib: Morris screening or Sobol indices) run through the
-    sweep launcher, resumable: `brusim sensitivity displacement_drivers method=sobol
-    samples=256 hydra/launcher=slurm`. Other arguments are problem settings or Hydra
+    """Global sensitivity analysis (SALib: Morris screening or Sobol indices), resumable, its
+    runs wherever `executor=` sends them: `brusim sensitivity displacement_drivers
+    method=sobol samples=256 executor=slurm`. Other arguments are problem settings or Hydra
     overrides for every run."""
-    from brusim.experiments.executor import refuse_executor
+    from brusim.experiments.executor import launcher_overrides, split_executor_args
     from brusim.experiments.sensitivity import load_problem, run_sensitivity
 
     use_config_dir(config_dir_arg)
     args = list(ctx.args)
-    try:
-        refuse_executor([problem, *args], "sensitivity")
-    except BrusimError as exc:
-        fail(exc)
     if "=" in problem:  # no problem named: the first argument is a setting
         args, problem = [problem, *args], "displacement_drivers"
+    try:  # executor= picks brusim's launcher for the samples' runs
+        args = [*split_executor_args(args)[1], *launcher_overrides(args, "sensitivity")]
+    except BrusimError as exc:
+        fail(exc)
     if config_name != "config" and not any(a.startswith("config_name=") for a in args):
         args.append(f"config_name={config_name}")
     logging.getLogger("MESA").setLevel(logging.WARNING)

@@ -1,6 +1,7 @@
-"""Where the runs of `brusim compare`, `validate` and `calibrate` execute: one setting,
-``executor=local|ray|dask|slurm``, and one function, `run_tasks`, that hands out independent
-tasks and yields their results as they complete (in any order).
+"""Where the runs of `brusim compare`, `validate`, `calibrate`, `sensitivity` and `run -m`
+execute: one setting, ``executor=local|ray|dask|slurm``, and one function, `run_tasks`, that
+hands out independent tasks and yields their results as they complete (in any order). The two
+sweeps reach it through Hydra (`launcher_overrides`, brusim's launcher plugin).
 
 * ``local`` (default): worker processes on this machine (joblib's loky), ``n_jobs`` of them;
 * ``ray``: Ray Core tasks; ``executor.address=auto`` (or ``host:port``, ``ray://...``) joins a
@@ -148,14 +149,41 @@ def refuse_launcher(args: Iterable[str], command: str) -> None:
                               f"be ignored; choose where the runs go with {hint}")
 
 
-def refuse_executor(args: Iterable[str], command: str) -> None:
-    """``executor=...`` given to a command that runs through Hydra launchers (``run -m``,
-    ``sensitivity``): refuse it, naming the launcher doing the same."""
+def launcher_overrides(args: Iterable[str], command: str) -> list[str]:
+    """The ``executor...=`` arguments of a sweep (``run -m``, ``sensitivity``) as the Hydra
+    overrides that send its jobs through brusim's launcher (``hydra/launcher=executor``,
+    `hydra_plugins.brusim_executor.launcher`), checked here before Hydra starts; none when no
+    executor is given. A ``hydra/launcher=...`` choice as well is refused (one of the two
+    would be ignored); ``hydra.launcher.n_jobs`` stays, for ``executor=local``."""
+    import json
+
+    mine, rest = split_executor_args(list(args))
+    if not mine:
+        return []
+    for arg in rest:
+        key = arg.lstrip("+~").partition("=")[0]
+        if key == "hydra/launcher" or (key.startswith("hydra.launcher")
+                                       and key != "hydra.launcher.n_jobs"):
+            raise ConfigError(f"brusim {command}: {arg} and executor= both choose where the runs "
+                              "go; keep one (executor= means the same in every command)")
+    settings = from_args(mine)
+    base = ExecutorSettings()
+    out = ["hydra/launcher=executor", f"hydra.launcher.kind={settings.kind}"]
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.name != "kind" and value != getattr(base, f.name):
+            shown = "null" if value is None else (json.dumps(value) if isinstance(
+                value, (str, list)) else str(value))
+            out.append(f"hydra.launcher.{f.name}={shown}")
+    return out
+
+
+def refuse_single_run(args: Iterable[str]) -> None:
+    """``executor=...`` for one `brusim run` (no ``-m``): it runs in this process."""
     for arg in args:
         if is_executor_arg(arg):
-            raise ConfigError(f"brusim {command} sends its runs through Hydra launchers, so "
-                              f"{arg} would be ignored; use hydra/launcher=slurm (or "
-                              "submitit_local, ray, ray_cluster; docs/scaling.md)")
+            raise ConfigError(f"{arg} applies to sweeps (brusim run -m ...); a single run runs "
+                              "in this process")
 
 
 # ----------------------------------------------------------------------------- the engines
