@@ -28,6 +28,7 @@ from numba import njit
 
 from brusim.model import codes as cd
 from brusim.model import dealers as dl
+from brusim.model import demand as dm
 from brusim.model import rng as rd
 from brusim.model import users as us
 from brusim.model.codes import DealerStatus, EventType, UserStatus
@@ -306,18 +307,27 @@ class GlueModel(BrusselsMarketModel):
 
     # ------------------------------------------------------------------ users
     def users_phase(self, t: int) -> None:
-        u = self.users
+        u, d = self.users, self.demand
         self._end_treatments(t)
+        back = np.flatnonzero((u.status == UserStatus.OFFSTREET) & (u.until <= t))
+        u.status[back] = UserStatus.IDLE
+        self.recorder.add("offstreet_returns", u.home[back])
         cand, arr = us.scan_users(t, u, self.deployment.presence)
         rate = self.clock.demand_factor(t) / self.user_params.purchase_interval_steps
-        start = cand[rd.uniforms(self.key, cd.D_CRAVING, t, cand) < rate]  # start craving
-        failed = failed_at = _NONE
+        factor = np.where(u.status[cand] == UserStatus.OFFSTREET, 1.0, d.factor[cand])
+        start = cand[rd.uniforms(self.key, cd.D_CRAVING, t, cand) < rate * factor]  # craving
+        start = dm.choose_channel(t, self.key, d, self.demand_params, u.status, u.until,
+                                  u.ready, u.home, self.user_params.min_gap_steps, start,
+                                  self.recorder.sink())
+        failed = failed_at = buyers = _NONE
         if len(arr):
             u.node[arr] = u.target[arr]
-            failed, failed_at = self._purchases(t, arr)
+            buyers, failed, failed_at = self._purchases(t, arr)
         if len(start) or len(failed):
             self._set_out(t, start, failed, failed_at)
+        dm.searches_ended(t, d, self.demand_params, buyers, failed, u.status)
         self.recorder.add("users_searching", u.node[u.status == UserStatus.SEARCHING])
+        self.recorder.add("users_offstreet", u.home[u.status == UserStatus.OFFSTREET])
 
     def _end_treatments(self, t: int) -> None:
         u = self.users
@@ -358,7 +368,7 @@ class GlueModel(BrusselsMarketModel):
                                  np.arange(len(origins)) >= len(origins) - len(failed), race)
         us.set_out(t, u, start, fresh, picks, failed, failed_at, self.user_world, p)
 
-    def _purchases(self, t: int, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _purchases(self, t: int, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         u, p, key, w = self.users, self.user_params, self.key, self.user_world
         selling, seller_nodes = self._selling, self._seller_nodes
         width = w.purchase_padded.shape[1]
@@ -393,7 +403,7 @@ class GlueModel(BrusselsMarketModel):
         if len(failed):
             self.events.add(t, EventType.UNSERVED_SEARCH, failed_at, failed)
             self.recorder.add("unserved_searches", failed_at)
-        return failed, failed_at
+        return buyers, failed, failed_at
 
     def _room_use(self, t: int, buyers: np.ndarray, sites: np.ndarray) -> np.ndarray | None:
         open_now = self.room_schedule.open_now(t, self.steps_per_day)

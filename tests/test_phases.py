@@ -29,7 +29,7 @@ from brusim.model.codes import FOCUS, RECOVERED
 from tests.conftest import brussels_config, synthetic_config
 from tests.glue_oracle import GlueModel
 
-AGENTS = {"dealers": lambda m: m.dealers, "users": lambda m: m.users,
+AGENTS = {"dealers": lambda m: m.dealers, "users": lambda m: m.users, "demand": lambda m: m.demand,
           "police": lambda m: m.police, "outreach": lambda m: m.outreach}
 FIELDS = {"presence": lambda m: m.world.fields.presence,
           "arrest_memory": lambda m: m.world.fields.arrest_memory,
@@ -222,6 +222,15 @@ def test_outreach_cap_treatment_relapse_and_recovery(recovered_weeks):
         assert (fused.users.until[recovered] == us.FOREVER).all()
     else:  # recoveries of random length end, and those users crave again
         assert glue.paths["recovery_ends"] > 20
+
+
+def test_users_turn_off_the_street_and_come_back():
+    fused, glue = run_pair("weeks=1", "behaviour.demand.offstreet_prob=0.5",
+                           "behaviour.demand.offstreet_weeks=0.1")
+    region = fused.region_metrics().sum()
+    assert region["offstreet_switches"] > 50 and region["offstreet_returns"] > 50
+    assert region["offstreet_purchases"] > region["offstreet_switches"]
+    assert (fused.demand.factor < 1).sum() > 100  # remembered search costs cut the cravings
 
 
 def test_courts_full_prosecution_and_release():

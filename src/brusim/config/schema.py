@@ -135,6 +135,16 @@ class UserBehaviour:
 
 
 @dataclass
+class DemandBehaviour:
+    elasticity: float = between(-0.4, -2, 0, "elasticity of purchase frequency")
+    price_hours: float = positive(2.0, "h of search worth the money price")
+    give_up_hours: float = non_negative(2.0, "h")
+    memory_searches: float = positive(5.0, "searches")
+    offstreet_prob: float = share(0.01, "probability per craving")
+    offstreet_weeks: float = positive(4.0, "weeks")
+
+
+@dataclass
 class OutreachBehaviour:
     hotspots: list[str] = field(default_factory=list)
     shift_start_hour: float = between(10.0, 0, 24, "hour of day", high_open=True)
@@ -162,6 +172,7 @@ class ViolenceBehaviour:
 class BehaviourConfig:
     dealers: DealerBehaviour = field(default_factory=DealerBehaviour)
     users: UserBehaviour = field(default_factory=UserBehaviour)
+    demand: DemandBehaviour = field(default_factory=DemandBehaviour)
     outreach: OutreachBehaviour = field(default_factory=OutreachBehaviour)
     violence: ViolenceBehaviour = field(default_factory=ViolenceBehaviour)
 

@@ -27,6 +27,7 @@ class UserStatus(IntEnum):
     LINGERING = 2   # using in public near the site
     TREATMENT = 3   # in treatment (after an outreach referral), until ``until``
     RECOVERED = 4   # out of the market
+    OFFSTREET = 5   # buying off the street (phone, delivery), until ``until``
 
 
 class PoliceRole(IntEnum):
@@ -70,13 +71,17 @@ METRICS = (
     "treatment_entries",
     "unserved_searches",    # failed purchase attempts (demand without a seller)
     "users_searching",      # state: users out searching (mean over the interval)
+    "offstreet_purchases",  # purchases off the street (phone, delivery), at the buyer's home
+    "offstreet_switches",   # users turning from the street to the off-street channel
+    "offstreet_returns",    # users coming back to the street market
+    "users_offstreet",      # state: users buying off the street (mean over the interval)
 )
 METRIC_INDEX = {m: i for i, m in enumerate(METRICS)}
-STATE_METRICS = ("dealers_active", "users_searching")
+STATE_METRICS = ("dealers_active", "users_searching", "users_offstreet")
 
 # ---------------------------------------------------------------- constants for the kernels
 ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = (np.int64(s) for s in DealerStatus)
-IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED = (np.int64(s) for s in UserStatus)
+IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED, OFFSTREET = (np.int64(s) for s in UserStatus)
 PATROL, FOCUS = (np.int64(r) for r in PoliceRole)
 
 EV_TRANSACTION = np.int64(EventType.TRANSACTION)
@@ -107,6 +112,10 @@ M_OUTREACH_CONTACTS = np.int64(METRIC_INDEX["outreach_contacts"])
 M_TREATMENT_ENTRIES = np.int64(METRIC_INDEX["treatment_entries"])
 M_UNSERVED = np.int64(METRIC_INDEX["unserved_searches"])
 M_SEARCHING = np.int64(METRIC_INDEX["users_searching"])
+M_OFFSTREET_PURCHASES = np.int64(METRIC_INDEX["offstreet_purchases"])
+M_OFFSTREET_SWITCHES = np.int64(METRIC_INDEX["offstreet_switches"])
+M_OFFSTREET_RETURNS = np.int64(METRIC_INDEX["offstreet_returns"])
+M_OFFSTREET = np.int64(METRIC_INDEX["users_offstreet"])
 
 # What a random draw is for: the ``purpose`` word of its Philox counter (`brusim.model.rng`).
 # Each draw site has its own code, so no two sites ever share a number.
@@ -140,3 +149,5 @@ D_VIOLENCE = np.int64(27)        # violence: an incident in a contested cell
 D_RECOVERED_STAY = np.int64(28)  # users: how long a recovery lasts
 D_STOCK_PICK = np.int64(29)      # spin-up: which idle users fill the treatment/recovered stocks
 D_STOCK_STAY = np.int64(30)      # spin-up: the remaining time of a pre-loaded treatment/recovery
+D_CHANNEL = np.int64(31)         # demand: a craving user turns to the off-street channel
+D_OFFSTREET_STAY = np.int64(32)  # demand: how long a user stays off the street

@@ -27,6 +27,7 @@ from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model.clock import Clock
 from brusim.model.codes import DealerStatus
 from brusim.model.courts import CourtParams
+from brusim.model.demand import DemandParams, init_demand
 from brusim.model.events import EventLog
 from brusim.model.market import MarketList, choose_markets
 from brusim.model.numba_cache import announce_compilation
@@ -97,6 +98,7 @@ class BrusselsMarketModel(mesa.Model):
                                        world.hotspot_weights, clock, rng, in_prison,
                                        court.sentence_steps)
         self.users = us.init_users(smap, cfg.population, world.hotspot_weights, rng)
+        self.demand = init_demand(self.users.n)
         self.police = init_police(smap, cfg.police)
         self.strategy = make_strategy(cfg.police, smap)
         self.outreach = init_outreach(smap, cfg.population.n_outreach,
@@ -166,6 +168,7 @@ class BrusselsMarketModel(mesa.Model):
         cfg, clock, world = self.cfg, self.clock, self.world
         self.dealer_params = dl.DealerParams.from_config(cfg, clock)
         self.user_params = us.UserParams.from_config(cfg, clock, world.hourly_factor)
+        self.demand_params = DemandParams.from_config(cfg, clock)
         self.police_params = PoliceParams.from_config(cfg, world, clock)
         self.court_params = CourtParams.from_config(cfg, clock)
         self.violence_params = ViolenceParams.from_config(cfg)
@@ -173,8 +176,8 @@ class BrusselsMarketModel(mesa.Model):
         self.user_world = us.user_world(world)
         # the kernels' plain-tuple arguments (see `plain`): their arrays change in place
         self._args = {name: plain(getattr(self, name)) for name in (
-            "dealers", "users", "rooms", "site_search", "user_world", "dealer_params",
-            "user_params", "police_params", "court_params", "violence_params")}
+            "dealers", "users", "demand", "rooms", "site_search", "user_world", "dealer_params",
+            "user_params", "demand_params", "police_params", "court_params", "violence_params")}
         self._args["fields"] = plain(world.fields)
         self._args["presence"] = plain(self.deployment.presence)
         self.steps_per_day = clock.steps_per_day
@@ -271,7 +274,8 @@ class BrusselsMarketModel(mesa.Model):
             self.world.sbd_nuisance_cut if sbd_on else _NO_CUT, a["rooms"],
             self.room_schedule.open_now(t, self.steps_per_day),
             self.clock.demand_factor(t) / self.user_params.purchase_interval_steps,
-            plain(self.markets.view()), a["user_params"], self.events.sink(3 * self.users.n),
+            plain(self.markets.view()), a["user_params"], a["demand"], a["demand_params"],
+            self.events.sink(3 * self.users.n),
             self.recorder.sink())
         self.events.commit()
 

@@ -34,15 +34,24 @@ from brusim.model.codes import (
     EV_UNSERVED_SEARCH,
     IDLE,
     LINGERING,
+    M_OFFSTREET,
     M_PUBLIC_USE,
     M_ROOM_ENTRIES,
     M_SEARCHING,
     M_TRANSACTIONS,
     M_UNSERVED,
+    OFFSTREET,
     RECOVERED,
     SEARCHING,
     TREATMENT,
     USER_STATUS_NAMES,
+)
+from brusim.model.demand import (
+    DemandParams,
+    DemandState,
+    choose_channel,
+    end_offstreet_stays,
+    searches_ended,
 )
 from brusim.model.events import emit
 from brusim.model.market import MarketView, mark_sold, pick_markets
@@ -256,9 +265,9 @@ def scan_users(t: int, u: UserState, presence: Presence) -> tuple[np.ndarray, np
     """Users' timed transitions of one step, in one pass.
 
     Lingering users whose time is up, or who have police in sight (a unit posted within the
-    sight ball, `police.posts_within`), go home (idle). Returns the idle users past their
-    refractory time (craving candidates, after those transitions) and the searchers who arrive
-    now, both in index order.
+    sight ball, `police.posts_within`), go home (idle). Returns the idle and off-street users
+    past their refractory time (craving candidates, after those transitions) and the searchers
+    who arrive now, both in index order.
     """
     status, node = u.status, u.node
     n = status.shape[0]
@@ -273,7 +282,7 @@ def scan_users(t: int, u: UserState, presence: Presence) -> tuple[np.ndarray, np
             status[i] = IDLE
             node[i] = u.home[i]
             s = IDLE
-        if s == IDLE:
+        if s == IDLE or s == OFFSTREET:  # noqa: SIM109 (compiled: no tuple search)
             if u.ready[i] <= t:
                 cand[nc] = i
                 nc += 1
@@ -461,16 +470,21 @@ def _end_treatments(t: int, key: np.ndarray, u: UserState, relapse_prob: float,
 
 
 @njit(cache=True, error_model="numpy")
-def _cravings(t: int, key: np.ndarray, cand: np.ndarray, rate: float) -> np.ndarray:
-    """The idle candidates who start craving now (probability ``rate`` each)."""
+def _cravings(t: int, key: np.ndarray, cand: np.ndarray, rate: float, factor: np.ndarray,
+              status: np.ndarray) -> np.ndarray:
+    """The candidates who start craving now: probability ``rate`` each, times the user's
+    ``factor`` on the street (`brusim.model.demand`: the effective price), not off it."""
     u_start = rd.uniforms(key, D_CRAVING, t, cand)
+    crave = np.empty(cand.shape[0], np.bool_)
     n_start = 0
     for k in range(cand.shape[0]):
-        n_start += u_start[k] < rate
+        i = cand[k]
+        crave[k] = u_start[k] < (rate if status[i] == OFFSTREET else rate * factor[i])
+        n_start += crave[k]
     start = np.empty(n_start, np.int64)
     j = 0
     for k in range(cand.shape[0]):
-        if u_start[k] < rate:
+        if crave[k]:
             start[j] = cand[k]
             j += 1
     return start
@@ -522,13 +536,30 @@ def _head_out(t: int, key: np.ndarray, u: UserState, start: np.ndarray, failed: 
 
 
 @njit(cache=True, error_model="numpy")
+def _nodes_of(status: np.ndarray, value: int, node: np.ndarray) -> np.ndarray:
+    """``node`` of the users whose status is ``value``, in index order."""
+    n = 0
+    for i in range(status.shape[0]):
+        n += status[i] == value
+    out = np.empty(n, np.int64)
+    j = 0
+    for i in range(status.shape[0]):
+        if status[i] == value:
+            out[j] = node[i]
+            j += 1
+    return out
+
+
+@njit(cache=True, error_model="numpy")
 def users_step(t: int, key: np.ndarray, u: UserState, presence: Presence, w: UserWorld,
                fields: tuple, sellers: tuple, public_cut: np.ndarray, rooms: RoomState,
                open_now: np.ndarray, rate: float, market: MarketView, p: UserParams,
-               ev: tuple, rec: tuple) -> None:
-    """The users' phase of a step, in place (docs/ODD.md 7.13-7.18): treatments end, lingering
-    ends and cravings start, searchers arrive and buy, buyers use in a room, in public or at
-    home, new and failed searchers set out. The sites of this step's sales are noted in the
+               demand: DemandState, dp: DemandParams, ev: tuple, rec: tuple) -> None:
+    """The users' phase of a step, in place (docs/ODD.md 7.13-7.18): treatments and off-street
+    stays end, lingering ends and cravings start (on the street or off it,
+    `brusim.model.demand`), searchers arrive and buy, buyers use in a room, in public or at
+    home, new and failed searchers set out, and the searches that ended update what a street
+    purchase is remembered to cost. The sites of this step's sales are noted in the
     market view's sold marks (`market.mark_sold`) for the hourly market list.
 
     ``sellers``: (the dealers selling now, their nodes); ``public_cut``: security-by-design
@@ -539,12 +570,16 @@ def users_step(t: int, key: np.ndarray, u: UserState, presence: Presence, w: Use
     # named again: the caller passes plain tuples (`brusim.model.model.plain`)
     u, presence, w, fields = UserState(*u), Presence(*presence), UserWorld(*w), Fields(*fields)
     rooms, market, p = RoomState(*rooms), MarketView(*market), UserParams(*p)
+    demand, dp = DemandState(*demand), DemandParams(*dp)
     _end_treatments(t, key, u, p.relapse_prob, p.recovered_steps)
+    end_offstreet_stays(t, u.status, u.until, u.home, rec)
     cand, arr = scan_users(t, u, presence)
-    start = _cravings(t, key, cand, rate)
+    start = _cravings(t, key, cand, rate, demand.factor, u.status)
+    start = choose_channel(t, key, demand, dp, u.status, u.until, u.ready, u.home,
+                           p.min_gap_steps, start, rec)
 
     none = np.zeros(0, np.int64)
-    failed, failed_at, sites = none, none, none
+    failed, failed_at, sites, buyers = none, none, none, none
     if arr.shape[0]:
         for i in arr:
             u.node[i] = u.target[i]
@@ -594,15 +629,8 @@ def users_step(t: int, key: np.ndarray, u: UserState, presence: Presence, w: Use
 
     if start.shape[0] or failed.shape[0]:
         _head_out(t, key, u, start, failed, failed_at, market, w, p)
+    searches_ended(t, demand, dp, buyers, failed, u.status)
 
-    n_search = 0
-    for i in range(u.status.shape[0]):
-        n_search += u.status[i] == SEARCHING
-    out = np.empty(n_search, np.int64)
-    j = 0
-    for i in range(u.status.shape[0]):
-        if u.status[i] == SEARCHING:
-            out[j] = u.node[i]
-            j += 1
-    record(rec, M_SEARCHING, out, 1.0)
+    record(rec, M_SEARCHING, _nodes_of(u.status, SEARCHING, u.node), 1.0)
+    record(rec, M_OFFSTREET, _nodes_of(u.status, OFFSTREET, u.home), 1.0)
     mark_sold(sites, market.sold_mask, market.sold_nodes, market.sold_count)
