@@ -33,10 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--no-report", action="store_true", help="tables only, no brief")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="spin-up cache folder to keep between calls (default: a new one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="brusim-throughput-") as tmp:
         root = Path(tmp)
-        env = dict(os.environ, BRUSIM_CACHE=str(root / "cache"))
+        env = dict(os.environ, BRUSIM_CACHE=str(args.cache or root / "cache"))
         times = []
         for name in ("fill", "cached"):
             cmd = [*brusim_command(), "compare", "-e", "midi_vs_spread",
@@ -45,7 +47,8 @@ def main() -> None:
             load = os.getloadavg()[0]
             m = measure(cmd, env, log_dir=root, name=name)
             check(m, name)
-            times.append((name, m.wall_s, m.peak_mib, load))
+            times.append((name, m.wall_s, m.peak_rss_mib, load))
+            print(f"{name:>7}: {m.wall_s:7.1f} s", flush=True)
     for name, wall, peak, load in times:
         print(f"{name:>7}: {wall:7.1f} s, peak {peak:,.0f} MiB (load average {load:.2f} at start)")
     cached = times[-1][1]

@@ -145,6 +145,13 @@ class DemandBehaviour:
 
 
 @dataclass
+class SupplyBehaviour:
+    sales_per_seller_per_day: float = non_negative(0.0, "sales a day (0: crews keep full size)")
+    risk_aversion: float = non_negative(0.0, "relative")
+    quit_rate_per_day: float = share(0.1, "probability per day")
+
+
+@dataclass
 class OutreachBehaviour:
     hotspots: list[str] = field(default_factory=list)
     shift_start_hour: float = between(10.0, 0, 24, "hour of day", high_open=True)
@@ -173,6 +180,7 @@ class BehaviourConfig:
     dealers: DealerBehaviour = field(default_factory=DealerBehaviour)
     users: UserBehaviour = field(default_factory=UserBehaviour)
     demand: DemandBehaviour = field(default_factory=DemandBehaviour)
+    supply: SupplyBehaviour = field(default_factory=SupplyBehaviour)
     outreach: OutreachBehaviour = field(default_factory=OutreachBehaviour)
     violence: ViolenceBehaviour = field(default_factory=ViolenceBehaviour)
 

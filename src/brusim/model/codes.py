@@ -151,3 +151,5 @@ D_STOCK_PICK = np.int64(29)      # spin-up: which idle users fill the treatment/
 D_STOCK_STAY = np.int64(30)      # spin-up: the remaining time of a pre-loaded treatment/recovery
 D_CHANNEL = np.int64(31)         # demand: a craving user turns to the off-street channel
 D_OFFSTREET_STAY = np.int64(32)  # demand: how long a user stays off the street
+D_SUPPLY_QUIT = np.int64(33)     # supply: how many of a crew's surplus members leave today
+D_SUPPLY_PICK = np.int64(34)     # supply: which members leave

@@ -5,7 +5,7 @@ State lives in `DealerState` arrays; `DealerParams.from_config` converts the set
 units once. Each step `dealers_step` (one compiled kernel) ends timed statuses, lets sellers due
 by their decision rhythm or feeling at risk reconsider their site (`decide_sites`) and records
 who sells. Displacement is not scripted: it is what happens when a seller's site choice finds a
-better site. `recruit` tops crews up from the reserve once a day.
+better site. Crews are topped up from the reserve once a day by `brusim.model.supply.recruit`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from brusim.model import rng as rd
 from brusim.model.codes import (
     ACTIVE,
     CUSTODY,
-    D_RECRUIT,
-    D_RECRUIT_SITE,
     D_SITE_MARKET,
     D_SITE_MATE,
     D_SITE_NOISE,
@@ -36,7 +34,6 @@ from brusim.model.codes import (
     PRISON,
     RESERVE,
     DealerStatus,
-    EventType,
 )
 from brusim.model.events import emit
 from brusim.model.recorder import record
@@ -527,41 +524,3 @@ def dealers_step(t: int, key: np.ndarray, d: DealerState, selling: np.ndarray,
     record(rec, M_DEALERS_ACTIVE, nodes, 1.0)
     record(rec, M_DEALER_HOURS, nodes, p.step_hours)
     return selling, nodes
-
-
-# ------------------------------------------------------------------ recruitment
-
-
-def recruit(t: int, d: DealerState, p: DealerParams, world, draws: rd.Draws, events) -> bool:
-    """Once a day, crews below their target size recruit from the reserve where there is
-    demand (docs/ODD.md 7.12): each missing member with probability recruit_rate_per_day,
-    where the crew's home sees at least recruit_min_sales_per_day; the crew's own reserve
-    first, then any. Returns whether crews changed."""
-    n_crews = len(d.crew_home)
-    on_street = np.isin(d.status, (DealerStatus.ACTIVE, DealerStatus.LYING_LOW,
-                                   DealerStatus.CUSTODY))
-    members = np.bincount(d.crew[on_street], minlength=n_crews)
-    deficit = np.maximum(d.crew_target - members, 0)
-    f = world.fields
-    demand = world.balls.aware.sum_at(world.hourly(f.sales + f.unserved) * 24, d.crew_home)
-    want = draws.successes(D_RECRUIT, np.arange(n_crews), deficit, p.recruit_rate_per_day)
-    want[demand < p.recruit_min_sales_per_day] = 0
-    reserve = np.flatnonzero(d.status == DealerStatus.RESERVE)
-    recruited = []
-    for c in np.flatnonzero(want):
-        pool = reserve[d.crew[reserve] == c]
-        if len(pool) < want[c]:  # reserve of other crews can join
-            pool = np.concatenate([pool, reserve[d.crew[reserve] != c]])
-        take = pool[: want[c]]
-        take = take[d.status[take] == DealerStatus.RESERVE]
-        d.crew[take] = c
-        d.status[take] = DealerStatus.ACTIVE
-        d.lie_lows[take] = 0
-        d.node[take] = world.balls.market.sample(np.full(len(take), d.crew_home[c]),
-                                                 draws.uniforms(D_RECRUIT_SITE, take))
-        recruited.append(take)
-    if not recruited:
-        return False
-    r = np.concatenate(recruited)
-    events.add(t, EventType.RECRUITMENT, d.node[r], r, d.crew[r])
-    return True

@@ -22,6 +22,7 @@ from brusim.config.validate import validate
 from brusim.map import MapSettings, StreetMap, load_street_map
 from brusim.model import dealers as dl
 from brusim.model import rng as rd
+from brusim.model import supply
 from brusim.model import users as us
 from brusim.model.agents import Dealer, OutreachWorker, PoliceUnit, User
 from brusim.model.clock import Clock
@@ -169,6 +170,7 @@ class BrusselsMarketModel(mesa.Model):
         self.dealer_params = dl.DealerParams.from_config(cfg, clock)
         self.user_params = us.UserParams.from_config(cfg, clock, world.hourly_factor)
         self.demand_params = DemandParams.from_config(cfg, clock)
+        self.supply_params = supply.SupplyParams.from_config(cfg)
         self.police_params = PoliceParams.from_config(cfg, world, clock)
         self.court_params = CourtParams.from_config(cfg, clock)
         self.violence_params = ViolenceParams.from_config(cfg)
@@ -294,9 +296,10 @@ class BrusselsMarketModel(mesa.Model):
         self.events.commit()
 
     def recruitment(self, t: int) -> None:
-        """Daily: crews below their target size recruit from the reserve (`dealers.recruit`)."""
-        if dl.recruit(t, self.dealers, self.dealer_params, self.world, rd.Draws(self.key, t),
-                      self.events):
+        """Daily: crews shed the members their takings and risk no longer pay for and recruit
+        up to the size they want from the reserve (`supply.recruit`)."""
+        if supply.recruit(t, self.dealers, self.dealer_params, self.supply_params, self.world,
+                          rd.Draws(self.key, t), self.events):
             self._crews = None
 
     # ------------------------------------------------------------------ running
