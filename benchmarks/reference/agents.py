@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # dealer statuses
 ACTIVE, LYING_LOW, CUSTODY, PRISON, RESERVE = range(5)
 # user statuses
-IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED = range(5)
+IDLE, SEARCHING, LINGERING, TREATMENT, RECOVERED, OFFSTREET = range(6)
 # police roles
 PATROL, FOCUS = 0, 1
 
@@ -148,6 +148,9 @@ class User(CellAgent):
         self.until = 0
         self.referred_until = -1
         self.tried = -1  # last step an outreach worker tried to contact this user
+        self.cost_hours = 0.0  # remembered hours a street purchase takes (brusim.model.demand)
+        self.factor = 1.0  # the craving hazard's multiplier
+        self.search_start = 0
 
     @property
     def node(self) -> int:
@@ -166,12 +169,42 @@ class User(CellAgent):
         elif self.status == LINGERING and (self.until <= t or m.police_in_sight(self.node)):
             self.status = IDLE
             self.move_to(self.home)
-        if self.status == IDLE:
-            if self.ready <= t and m.random.random() < m.craving_rate:
-                self.set_out()
+        elif self.status == OFFSTREET and self.until <= t:  # back to the street
+            self.status = IDLE
+            m.counts["offstreet_returns"] += 1.0
+        if self.status in (IDLE, OFFSTREET):
+            factor = 1.0 if self.status == OFFSTREET else self.factor
+            if self.ready <= t and m.random.random() < m.craving_rate * factor:
+                self.crave()
         elif self.status == SEARCHING and self.arrive <= t:
             self.move_to(m.cells[self.target])
             self.try_to_buy()
+
+    def crave(self) -> None:
+        """A craving: bought off the street when there (or on turning to it, more likely the
+        longer street searches have taken), else a street search."""
+        m, d = self.model, self.model.bdem
+        off = self.status == OFFSTREET
+        if not off and d.offstreet_prob > 0 and self.cost_hours > 0:
+            share = self.cost_hours / (self.cost_hours + d.price_hours)
+            if m.random.random() < d.offstreet_prob * share:
+                off = True
+                self.status = OFFSTREET
+                stay = d.offstreet_weeks * m.clock.steps_per_week * m.random.expovariate(1.0)
+                self.until = m.t + 1 + int(min(stay, 2.0**50))
+                m.counts["offstreet_switches"] += 1.0
+        if off:
+            self.ready = m.t + m.steps_min_gap
+            m.counts["offstreet_purchases"] += 1.0
+        else:
+            self.search_start = m.t
+            self.set_out()
+
+    def remember(self, hours: float) -> None:
+        """A street search that ended updates what a purchase is remembered to cost."""
+        d = self.model.bdem
+        self.cost_hours += (1.0 - math.exp(-1.0 / d.memory_searches)) * (hours - self.cost_hours)
+        self.factor = (1.0 + self.cost_hours / d.price_hours) ** d.elasticity
 
     def set_out(self) -> None:
         """A new craving: go where it last bought (loyalty) or to a market by word of mouth."""
@@ -209,6 +242,7 @@ class User(CellAgent):
         m.sales[site.coordinate] += 1.0
         self.known = site.coordinate
         self.move_to(site)
+        self.remember((m.t - self.search_start) * m.step_hours)
         self.consume()
 
     def consume(self) -> None:
@@ -243,6 +277,7 @@ class User(CellAgent):
         else:
             self.status, self.ready = IDLE, m.t + m.steps_retry
             self.move_to(self.home)
+            self.remember((m.t - self.search_start) * m.step_hours + m.bdem.give_up_hours)
 
 
 class PoliceUnit(CellAgent):

@@ -18,7 +18,8 @@ recruitment) is re-implemented here from the model description (docs/model.md).
 
 One step, as in the product: hourly market list and police plan → police units move, are seen
 and arrest (courts decide) → dealers' timed statuses end → sellers decide (stay, move, lie low)
-→ users (treatment/lingering end, cravings, arrivals buy, consume or search on) → outreach
+→ users (treatment/lingering/off-street stays end, cravings on or off the street, arrivals buy,
+consume or search on) → outreach
 contacts → violence in contested cells → daily recruitment → decay of the node fields →
 `DataCollector`.
 
@@ -35,7 +36,12 @@ Known differences from the product (by design of a per-agent model, or impractic
   from the hour's sale sites; same ranking).
 - **Outreach cap.** Each worker makes at most ``max_contacts_per_step`` contacts (the product
   caps the total at that many per worker); a user is tried once per step either way.
-- **Recruitment.** Crews recruit one after the other, each from the reserve as it is then.
+- **Recruitment.** Crews recruit one after the other, each from the reserve as it is then. The
+  product's supply rule (`brusim.model.supply`: crews sized by their takings and risk) is not
+  written here; it is off by default, and the agreement test runs with the defaults.
+- **Demand.** Each user's remembered search cost and the off-street channel
+  (`brusim.model.demand`) are written per user as in the product; off-street purchases,
+  switches and returns are counted, not located.
 - **No event table.** Events are counted by type (`event_counts`) and, for the metrics, by node
   (`where`), not logged row by row; only region-wide metrics are recorded per step (no per-area
   table).
@@ -58,6 +64,7 @@ from benchmarks.reference.agents import (
     CUSTODY,
     FOCUS,
     LYING_LOW,
+    OFFSTREET,
     PATROL,
     PRISON,
     RESERVE,
@@ -104,6 +111,7 @@ class ReferenceMarketModel(mesa.Model):
         self.cfg = cfg
         self.smap = smap if smap is not None else load_street_map(map_settings(cfg.map))
         self.bd, self.bu = cfg.behaviour.dealers, cfg.behaviour.users
+        self.bdem = cfg.behaviour.demand
         self.bo, self.bv = cfg.behaviour.outreach, cfg.behaviour.violence
         self.clock = Clock(float(cfg.step_minutes))
         self.t = 0
@@ -477,6 +485,8 @@ class ReferenceMarketModel(mesa.Model):
         self.agents_by_type[User].shuffle_do("step")
         self.counts["users_searching"] = float(
             sum(u.status == SEARCHING for u in self.agents_by_type[User]))
+        self.counts["users_offstreet"] = float(
+            sum(u.status == OFFSTREET for u in self.agents_by_type[User]))
         self.outreach_on_shift = ((not self.bo.weekdays_only or self.clock.weekday(t) < 5)
                                   and self.clock.in_hours(t, self.bo.shift_start_hour,
                                                           self.bo.shift_hours))
