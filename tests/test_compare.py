@@ -174,3 +174,16 @@ def test_no_viable_site_nearby_gives_non_negative_wdq():
     gained, lost = d["d_after"] - d["d_before"], d["r_before"] - d["r_after"]
     assert (gained <= 0.05 * lost).all()
     assert (d["wdq"] > -0.05).all()
+
+
+def test_emerging_hotspots_with_no_dealing_outside_the_listed_ones():
+    """A small market can sell only at listed hotspots: the table is then empty, not an error
+    (pandas keeps an empty mapped column as strings)."""
+    from brusim.analysis.metrics import emerging_hotspots
+
+    nodes = pd.DataFrame({"scenario": pd.Series(["baseline", "plan"], dtype="str"),
+                          "seed": [0, 0], "window": ["after", "after"], "node": [3, 4],
+                          "event": ["transaction"] * 2, "count": [5.0, 7.0]})
+    assert emerging_hotspots(nodes, np.array([3, 4]), threshold=1.0).empty
+    found = emerging_hotspots(nodes, np.array([3]), threshold=1.0)
+    assert found[["scenario", "node", "mean"]].values.tolist() == [["plan", 4, 7.0]]

@@ -177,7 +177,8 @@ def emerging_hotspots(nodes: pd.DataFrame, listed_nodes_near: np.ndarray, thresh
     sel = nodes[(nodes["window"] == window) & ~nodes["node"].isin(listed_nodes_near)]
     seeds = nodes.groupby("scenario", observed=True)["seed"].nunique()
     per = sel.groupby(["scenario", "node"], observed=True)["count"].sum().reset_index()
-    per["mean"] = per["count"] / per["scenario"].map(seeds)
+    # astype: with no node left (an empty table) pandas keeps the mapped column as strings
+    per["mean"] = per["count"] / per["scenario"].map(seeds).astype(float)
     return per[per["mean"] >= threshold].sort_values(["scenario", "mean"], ascending=[True, False])
 
 
