@@ -4,7 +4,6 @@ the street as searches get longer, and every user is always in exactly one chann
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,11 +13,9 @@ import pytest
 from brusim.model import BrusselsMarketModel
 from brusim.model.codes import UserStatus
 from tests.conftest import synthetic_config
+from tests.test_fingerprints import fingerprints  # scripts/fingerprints.py, loaded once
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("fingerprints", REPO / "scripts/fingerprints.py")
-fingerprints = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fingerprints)
 # the hashes of the model before this rule (tests/fingerprints.json at that commit)
 FIXED_DEMAND = json.loads((REPO / "tests" / "fingerprints_fixed_demand.json").read_text())
 NEW_METRICS = ["offstreet_purchases", "offstreet_switches", "offstreet_returns",
