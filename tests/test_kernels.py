@@ -694,3 +694,15 @@ def test_sorting_helpers_match_numpy(seed: int, n: int):
     assert got.dtype == np.int64 and np.array_equal(got, np.sort(values))
     for v in list(rng.integers(-60, 60, 20)) + [int(x) for x in values[:5]]:
         assert left_position(got, v) == np.searchsorted(got, v)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [0, 1, 2, 15, 16, 17, 33, 300, 2000])
+def test_stable_argsort_matches_numpy_with_ties(seed: int, n: int):
+    from brusim.model.sorting import stable_argsort
+
+    rng = np.random.default_rng(seed)
+    for values in (rng.random(n), np.round(rng.random(n), 1), rng.integers(0, 4, n)):
+        got = stable_argsort(values)
+        assert got.dtype == np.int64
+        assert np.array_equal(got, np.argsort(values, kind="stable"))

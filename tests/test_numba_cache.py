@@ -83,3 +83,21 @@ def test_the_cache_key_follows_every_source_of_the_model_package(tmp_path: Path)
     assert numba_cache.sources_digest(package) != key
     (package / "clock.py").unlink()
     assert numba_cache.sources_digest(package) != key
+
+
+OPT_SCRIPT = """
+import brusim.model
+from numba import njit
+from numba.core import config
+njit(lambda x: x + 1)(1)  # numba reads its settings again when it compiles
+print(int(config.OPT))
+"""
+
+
+def test_the_kernels_optimisation_level_is_brusims_unless_the_user_sets_one() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
+    for extra, level in (({}, numba_cache.OPT_LEVEL), ({"NUMBA_OPT": "3"}, "3")):
+        proc = subprocess.run([sys.executable, "-c", OPT_SCRIPT], env={**env, **extra},
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[-1] == level

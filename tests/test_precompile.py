@@ -14,7 +14,7 @@ from brusim.config.load import compose_config
 from brusim.errors import BrusimError
 from brusim.model import BrusselsMarketModel
 from brusim.model.events import EventType
-from brusim.model.precompile import HELPER_LAG, PHASE_COST, compile_processes, share_out
+from brusim.model.precompile import PHASE_COST, claim, compile_processes, costliest_first
 
 PHASES = list(PHASE_COST)
 
@@ -49,25 +49,25 @@ print(json.dumps({
 """
 
 
-def test_phases_are_shared_out_evenly_helpers_starting_later() -> None:
-    for n in range(1, 9):
-        groups = share_out(PHASES, n)
-        assert sorted(p for g in groups for p in g) == sorted(PHASES)
-        assert len(groups) == min(n, len(PHASES))
-        ends = [sum(PHASE_COST[p] for p in g) + (HELPER_LAG if k else 0.0)
-                for k, g in enumerate(groups)]
-        # no phase could move to another group and make the last group end sooner
-        for k, g in enumerate(groups):
-            for p in g:
-                for j in range(len(groups)):
-                    if j != k:
-                        moved = list(ends)
-                        moved[k] -= PHASE_COST[p]
-                        moved[j] += PHASE_COST[p]
-                        assert max(moved) >= max(ends) - 1e-9 or len(g) == 1
-    assert share_out(PHASES, 2) == [["users", "police", "schedule", "records"],
-                                    ["dealers", "outreach", "violence"]]
-    assert share_out(["police"], 4) == [["police"]]
+CLAIMER = """
+import sys
+from pathlib import Path
+from brusim.model.precompile import claim
+took = [p for p in sys.argv[2:] if claim(Path(sys.argv[1]), p)]
+print(" ".join(took))
+"""
+
+
+def test_phases_are_taken_costliest_first_each_by_exactly_one_process(tmp_path) -> None:
+    order = costliest_first(PHASES)
+    assert order[0] == "users" and order[-1] == "records"
+    assert [PHASE_COST[p] for p in order] == sorted(PHASE_COST.values(), reverse=True)
+    names = [f"phase{i}" for i in range(40)]
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path), *names],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    taken = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert sorted(n for t in taken for n in t) == sorted(names)  # each once, none lost
+    assert not claim(tmp_path, "phase0")  # all taken already
 
 
 def test_the_number_of_compiling_processes_is_checked(monkeypatch) -> None:
@@ -93,7 +93,9 @@ def test_kernels_compiled_by_helper_processes_run_the_same_model(tmp_path: Path)
     assert got["after"] == []
     assert got["by_helpers"], "no phase was compiled by a helper process"
     assert set(got["by_helpers"]) < set(PHASES)
-    assert got["overloads"] == dict.fromkeys(PHASES, 1)
+    # one specialisation each; the event rows are written with two argument types (a crew's
+    # recruits, other rows), whichever processes compiled them
+    assert got["overloads"] == {**dict.fromkeys(PHASES, 1), "records": 2}
     assert all(got["misses"][p] == 0 for p in got["by_helpers"]), got["misses"]
     assert got["compiled_in_run"] == []  # every kernel a step calls compiled beforehand
 
@@ -104,17 +106,32 @@ def test_kernels_compiled_by_helper_processes_run_the_same_model(tmp_path: Path)
 
 
 def test_a_helper_process_that_fails_is_named_and_the_run_goes_on(monkeypatch, capsys) -> None:
+    """A helper that dies holding a phase: the run names it and goes on (its first step
+    compiles it); one that dies before taking any leaves its phases to this process."""
     from brusim.model import precompile
 
+    grab = ("import sys, os; from pathlib import Path; from brusim.model.precompile import claim; "
+            "folder = sys.stdin.readline().strip(); sys.stdin.readline(); "
+            "claim(Path(folder), 'dealers'); sys.exit(3)")
+    failing = subprocess.Popen([sys.executable, "-c", grab], stdin=subprocess.PIPE)
     ran: list[list[str]] = []
-    monkeypatch.setattr(precompile, "run_phases", lambda twin, phases: ran.append(phases))
-    failing = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"],
-                               stdin=subprocess.PIPE)
-    failing.wait()
-    precompile._compile({"a model": "copy"}, [["users"], ["dealers"]], [failing])
-    assert ran == [["users"]]  # this process's share; the helper's is left to the first step
+
+    def run_phases(twin, phases):  # this process's first phase lasts until the helper died
+        failing.wait(timeout=120)
+        ran.append(phases)
+
+    monkeypatch.setattr(precompile, "run_phases", run_phases)
+    precompile._compile({"a model": "copy"}, ["users", "dealers", "police"], [failing])
+    assert ran == [["users"], ["police"]]  # the helper held "dealers"
     assert "compiling the dealers phase in a helper process failed (exit 3)" in \
         capsys.readouterr().err
+
+    dead = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"],
+                            stdin=subprocess.PIPE)
+    dead.wait()
+    ran.clear()
+    precompile._compile({"a model": "copy"}, ["users", "dealers"], [dead])
+    assert ran == [["users"], ["dealers"]] and capsys.readouterr().err == ""
 
 
 def test_a_helper_given_no_work_stops(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy import stats
 
 from brusim.map import load_street_map
@@ -40,10 +41,15 @@ def numpy_philox(key: np.ndarray, counter: tuple[int, ...]) -> np.random.Philox:
 # ----------------------------------------------------------------------------- Philox
 
 
+@njit
+def philox_block(key, c0, c1, c2, c3):
+    return rd.philox(key, c0, c1, c2, c3)  # an intrinsic: compiled code only
+
+
 @pytest.mark.parametrize("key", KEYS)
 @pytest.mark.parametrize("counter", COUNTERS)
 def test_philox_block_and_uniform_equal_numpy(key, counter):
-    block = rd.philox(key, *(np.uint64(c) for c in counter))
+    block = philox_block(key, *(np.uint64(c) for c in counter))
     assert [int(x) for x in block] == [int(x) for x in numpy_philox(key, counter).random_raw(4)]
     block_k, who, t, purpose = counter
     if max(counter) >= 2**62:  # the model's words are int64 (steps, agents): block only

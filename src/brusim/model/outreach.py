@@ -30,6 +30,7 @@ from brusim.model.codes import (
 )
 from brusim.model.events import emit
 from brusim.model.recorder import record
+from brusim.model.sorting import sorted_ints
 from brusim.model.users import UserState
 
 
@@ -180,6 +181,6 @@ def outreach_step(t: int, key: np.ndarray, covered: np.ndarray, cap: int, contac
     present, hit = outreach_hits(t, key, u, covered, contact_prob)
     met = present[hit]
     if met.shape[0] > cap:
-        met = np.sort(rd.order(key, D_CONTACT_CAP, t, met)[:cap])
+        met = sorted_ints(rd.order(key, D_CONTACT_CAP, t, met)[:cap])
     if met.shape[0]:
         outreach_outcomes(t, key, met, u, p, ev, rec)

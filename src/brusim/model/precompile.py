@@ -7,10 +7,13 @@ kernel into the same keyed on-disk cache (`brusim.model.numba_cache`).
 
 `start_helpers` starts the helper interpreters when the model's construction begins (they
 import brusim meanwhile); `compile_in_parallel`, at its end, hands each a copy of the freshly
-built model and a share of the phases. Each copy runs its phases once at step 0 (the results
-are thrown away), which compiles those kernels for exactly the argument types of the real run;
-the real run then loads every kernel from the cache. The model itself is never touched: a
-phase draws random numbers and writes events, so only the copies run them.
+built model. Every process then takes the phases one at a time, the costliest first, each phase
+going to the first process free for it (`claim`): a process that ends its phase early takes the
+next, so no fixed share has to guess how long each phase compiles on this machine. Each copy
+runs its phases once at step 0 (the results are thrown away), which compiles those kernels for
+exactly the argument types of the real run; the real run then loads every kernel from the
+cache. The model itself is never touched: a phase draws random numbers and writes events, so
+only the copies run them.
 
 Nothing here changes a result: a kernel compiled in another process is the same machine code.
 """
@@ -22,19 +25,19 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from numba.core import config
 
-# Compile seconds of each phase alone in a fresh process (benchmarks/compile_kernels.py);
-# only their ratios matter, to share the phases out evenly.
-# "schedule" is the step's own small kernels (market list, decay, recorder, recruitment);
-# "records" the small kernels the first steps call from Python (event rows, stock stays).
-# Measured 2026-12-03 (2 cores, each phase alone in a fresh process: its shared helpers too;
-# "records" 2026-12-04, numba's compile events in a fresh process).
-PHASE_COST = {"users": 9.5, "dealers": 6.3, "outreach": 5.9, "police": 5.5, "violence": 2.8,
+# Compile seconds of each phase alone in one process (numba's compile events, 2026-12-04,
+# after the draws became straight-line code): only their order matters, the costliest taken
+# first. "schedule" is the step's own small kernels (market list, decay, recorder,
+# recruitment); "records" the small kernels the first steps call from Python (event rows,
+# stock stays).
+PHASE_COST = {"users": 9.5, "dealers": 6.3, "outreach": 4.0, "police": 4.5, "violence": 2.8,
               "schedule": 1.0, "records": 0.4}
 
 
@@ -60,23 +63,32 @@ def uncompiled_phases() -> list[str]:
     return missing
 
 
-# Seconds a helper starts its share after this process starts its own (it reads and unpickles
-# the model's copy, with colder caches): timed inside `compile_in_parallel`, 2026-12-04, the
-# helper ended 0.8-1.7 s after this process on equal shares.
-HELPER_LAG = 1.0
+def costliest_first(phases: Sequence[str]) -> list[str]:
+    """``phases`` in the order processes take them: the costliest first (list scheduling, each
+    to the first process free, ends within the last phase's cost of the best split)."""
+    return sorted(phases, key=lambda p: -PHASE_COST.get(p, 1.0))
 
 
-def share_out(phases: Sequence[str], n: int) -> list[list[str]]:
-    """``phases`` in ``n`` groups that end at about the same time (longest first, each to
-    the group that would end first; helpers start `HELPER_LAG` later). The first group is
-    the calling process's."""
-    groups: list[list[str]] = [[] for _ in range(max(1, min(n, len(phases))))]
-    ends = [0.0] + [HELPER_LAG] * (len(groups) - 1)
-    for phase in sorted(phases, key=lambda p: -PHASE_COST.get(p, 1.0)):
-        k = ends.index(min(ends))
-        groups[k].append(phase)
-        ends[k] += PHASE_COST.get(phase, 1.0)
-    return [groups[0], *(g for g in groups[1:] if g)]
+def claim(claims: Path, phase: str) -> bool:
+    """Take ``phase`` for this process: True for exactly one of the processes that ask (the
+    one that creates its claim file, which names the process)."""
+    try:
+        fd = os.open(claims / phase, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(os.getpid()))
+    return True
+
+
+def run_claimed(twin, phases: Sequence[str], claims: Path) -> list[str]:
+    """Run each of ``phases`` (in order) that this process can `claim`; the phases run."""
+    ran = []
+    for phase in phases:
+        if claim(claims, phase):
+            run_phases(twin, [phase])
+            ran.append(phase)
+    return ran
 
 
 def run_phases(twin, phases: Sequence[str]) -> None:
@@ -218,7 +230,7 @@ def compile_in_parallel(model, helpers: list[subprocess.Popen]) -> list[str]:
             with _cache_lock(Path(config.CACHE_DIR)):  # a run starting now waits, then loads
                 missing = uncompiled_phases()
                 if missing:
-                    _compile(model, share_out(missing, len(helpers) + 1), helpers)
+                    _compile(model, costliest_first(missing), helpers)
     finally:
         close_helpers(helpers)
     return missing
@@ -241,31 +253,37 @@ def _cache_lock(folder: Path):
         handle.close()
 
 
-def _compile(model, groups: list[list[str]], helpers: list[subprocess.Popen]) -> None:
+def _compile(model, phases: list[str], helpers: list[subprocess.Popen]) -> None:
     payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    working = list(zip(groups[1:], helpers, strict=False))
-    for group, child in working:
-        try:
-            child.stdin.write(" ".join(group).encode() + b"\n" + payload)
-            child.stdin.close()
-        except OSError:  # the helper has died already: its exit code says so below
-            pass
-    try:
-        run_phases(pickle.loads(payload), groups[0])
-    except BaseException:  # e.g. Ctrl-C: the helpers stop too
+    with tempfile.TemporaryDirectory(prefix="brusim-compile-") as folder:
+        claims = Path(folder)
+        work = f"{claims}\n{' '.join(phases)}\n".encode()
         for child in helpers:
-            child.kill()
-        raise
-    for group, child in working:
-        code = child.wait()
-        if code != 0:  # the first step compiles these itself: slower, never wrong
-            print(f"brusim: compiling the {', '.join(group)} phase in a helper process failed "
-                  f"(exit {code}); the first step compiles it", file=sys.stderr)
+            try:
+                child.stdin.write(work + payload)
+                child.stdin.close()
+            except OSError:  # the helper has died already: its exit code says so below
+                pass
+        try:
+            run_claimed(pickle.loads(payload), phases, claims)
+        except BaseException:  # e.g. Ctrl-C: the helpers stop too
+            for child in helpers:
+                child.kill()
+            raise
+        for child in helpers:
+            code = child.wait()
+            held = [p for p in phases if (claims / p).exists()
+                    and (claims / p).read_text() == str(child.pid)]
+            if code != 0 and held:  # the first step compiles these: slower, never wrong
+                print(f"brusim: compiling the {', '.join(held)} phase in a helper process "
+                      f"failed (exit {code}); the first step compiles it", file=sys.stderr)
 
 
 def _child_main() -> None:
-    """A helper process: its standard input is a line of phases, then the pickled model
-    (nothing: no work, it ends)."""
+    """A helper process: its standard input is the claims folder, the phases in order, then
+    the pickled model (nothing: no work, it ends)."""
+    folder = sys.stdin.buffer.readline().strip()
     phases = sys.stdin.buffer.readline().split()
-    if phases:
-        run_phases(pickle.load(sys.stdin.buffer), [p.decode() for p in phases])
+    if folder and phases:
+        run_claimed(pickle.load(sys.stdin.buffer), [p.decode() for p in phases],
+                    Path(folder.decode()))

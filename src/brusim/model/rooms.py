@@ -16,6 +16,7 @@ from numba import njit
 from brusim.errors import ConfigError
 from brusim.model import rng as rd
 from brusim.model.codes import D_ROOM_ORDER
+from brusim.model.sorting import stable_argsort
 
 
 class RoomState(NamedTuple):
@@ -108,7 +109,7 @@ def room_admissions(t: int, key: np.ndarray, buyers: np.ndarray, sites: np.ndarr
                 cand[j] = k
                 j += 1
         priority = rd.uniforms(key, D_ROOM_ORDER, t, buyers[cand])
-        cand = cand[np.argsort(priority, kind="mergesort")]
+        cand = cand[stable_argsort(priority)]
         took = min(max(capacity[r] - used[r], 0), n_cand)
         for j in range(took):
             out[cand[j]] = r

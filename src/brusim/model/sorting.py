@@ -42,3 +42,40 @@ def left_position(sorted_values: np.ndarray, value: int) -> int:
         else:
             hi = mid
     return lo
+
+
+_RUN = 16  # insertion-sorted runs before merging
+
+
+@njit(cache=True, error_model="numpy")
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` for a 1-d array without NaN: the positions that
+    sort ``values``, ties in their original order (a bottom-up merge sort; a stable order is
+    unique, so the result is numpy's)."""
+    n = values.shape[0]
+    src = np.arange(n)
+    dst = np.empty(n, np.int64)
+    for lo in range(0, n, _RUN):
+        hi = min(lo + _RUN, n)
+        for i in range(lo + 1, hi):
+            v = src[i]
+            j = i
+            while j > lo and values[src[j - 1]] > values[v]:
+                src[j] = src[j - 1]
+                j -= 1
+            src[j] = v
+    width = _RUN
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid, hi = min(lo + width, n), min(lo + 2 * width, n)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if j < hi and (i >= mid or values[src[j]] < values[src[i]]):
+                    dst[k] = src[j]
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
+        src, dst = dst, src
+        width *= 2
+    return src
