@@ -94,8 +94,11 @@ def test_kernels_compiled_by_helper_processes_run_the_same_model(tmp_path: Path)
     assert got["by_helpers"], "no phase was compiled by a helper process"
     assert set(got["by_helpers"]) < set(PHASES)
     # one specialisation each; the event rows are written with two argument types (a crew's
-    # recruits, other rows), whichever processes compiled them
-    assert got["overloads"] == {**dict.fromkeys(PHASES, 1), "records": 2}
+    # recruits, other rows): this process holds the second only if it compiled it or a
+    # recruit joined in the run
+    assert {p: n for p, n in got["overloads"].items() if p != "records"} == \
+        dict.fromkeys(set(PHASES) - {"records"}, 1)
+    assert got["overloads"]["records"] in (1, 2)
     assert all(got["misses"][p] == 0 for p in got["by_helpers"]), got["misses"]
     assert got["compiled_in_run"] == []  # every kernel a step calls compiled beforehand
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
@@ -19,6 +18,7 @@ from brusim.model.codes import (
 )
 from brusim.model.dealers import DealerState
 from brusim.model.events import emit
+from brusim.model.jit import rule
 from brusim.model.recorder import record
 
 
@@ -34,7 +34,7 @@ class CourtParams(NamedTuple):
                    clock.steps(float(c.sentence_weeks) * 7 * 24))
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def prosecute(t: int, key: np.ndarray, caught: np.ndarray, d: DealerState, c: CourtParams,
               used: int, ev: tuple, rec: tuple) -> int:
     """The ``caught`` dealers in a random order keyed by dealer (`rng.order`): the first go to

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
@@ -36,6 +35,7 @@ from brusim.model.codes import (
     DealerStatus,
 )
 from brusim.model.events import emit
+from brusim.model.jit import kernel, rule
 from brusim.model.recorder import record
 from brusim.model.spatial import Ball
 from brusim.model.world import Fields, perceived_risk
@@ -245,7 +245,7 @@ def crew_index(d: DealerState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------ compiled rules
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def where_active_on_shift(status: np.ndarray, on_shift: np.ndarray) -> np.ndarray:
     """``((status == ACTIVE) & on_shift).nonzero()[0]``: the dealers selling now."""
     out = np.empty(status.shape[0], np.int64)
@@ -257,7 +257,7 @@ def where_active_on_shift(status: np.ndarray, on_shift: np.ndarray) -> np.ndarra
     return out[:k]
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def end_timed_statuses(t: int, d: DealerState, ev: tuple, rec: tuple) -> bool:
     """Timed statuses that end now: lying low and custody back to active (custody ends are
     releases without prosecution), prison to the reserve. Returns whether any status changed."""
@@ -281,7 +281,7 @@ def end_timed_statuses(t: int, d: DealerState, ev: tuple, rec: tuple) -> bool:
     return changed
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def sellers_acting(selling: np.ndarray, d: DealerState, decision_phase: np.ndarray,
                    phase_now: int, presence: np.ndarray, arrest_memory: np.ndarray,
                    half_saturation: float, flee_risk: float) -> tuple[np.ndarray, np.ndarray]:
@@ -298,7 +298,7 @@ def sellers_acting(selling: np.ndarray, d: DealerState, decision_phase: np.ndarr
     return act, risk
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def candidate_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.ndarray,
                     search: SiteSearch, draws: SiteDraws, k_rand: int) -> np.ndarray:
     """Candidate sites of each deciding dealer (docs/ODD.md 7.10), one row per dealer: the
@@ -348,7 +348,7 @@ def candidate_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.n
     return cands
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def decide_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.ndarray,
                  search: SiteSearch, draws: SiteDraws, sellers: tuple, fields: tuple,
                  sbd_cut: np.ndarray, p: DealerParams
@@ -435,7 +435,7 @@ def decide_sites(who: np.ndarray, d: DealerState, crews: tuple, markets: np.ndar
     return new_site, moved, lie_low
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _site_draws(key: np.ndarray, t: int, who: np.ndarray, k_rand: int) -> SiteDraws:
     """The decision round's random numbers, each keyed by its dealer (`brusim.model.rng`)."""
     n_who = who.shape[0]
@@ -453,7 +453,7 @@ def _site_draws(key: np.ndarray, t: int, who: np.ndarray, k_rand: int) -> SiteDr
     return SiteDraws(u_mate, key, t, u_sample, noise)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def dealers_step(t: int, key: np.ndarray, d: DealerState, selling: np.ndarray,
                  on_shift: np.ndarray, phase: tuple, crews: tuple, markets: np.ndarray,
                  search: SiteSearch, fields: tuple, sbd_cut: np.ndarray, p: DealerParams,

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
@@ -38,6 +37,7 @@ from brusim.model.codes import (
     M_OFFSTREET_SWITCHES,
     OFFSTREET,
 )
+from brusim.model.jit import rule
 from brusim.model.recorder import record
 
 
@@ -74,7 +74,7 @@ def init_demand(n_users: int) -> DemandState:
     return DemandState(np.zeros(n_users), np.ones(n_users), np.zeros(n_users, np.int64))
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def searches_ended(t: int, d: DemandState, p: DemandParams, buyers: np.ndarray,
                    failed: np.ndarray, status: np.ndarray) -> None:
     """Searches that ended now update what a street purchase is remembered to cost: the
@@ -87,14 +87,14 @@ def searches_ended(t: int, d: DemandState, p: DemandParams, buyers: np.ndarray,
             _remember(d, p, i, (t - d.search_start[i]) * p.step_hours + p.give_up_hours)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@rule(inline=True)
 def _remember(d: DemandState, p: DemandParams, i: int, hours: float) -> None:
     d.cost_hours[i] += p.memory * (hours - d.cost_hours[i])
     if p.elasticity != 0.0:
         d.factor[i] = (1.0 + d.cost_hours[i] / p.price_hours) ** p.elasticity
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def choose_channel(t: int, key: np.ndarray, d: DemandState, p: DemandParams,
                    status: np.ndarray, until: np.ndarray, ready: np.ndarray,
                    home: np.ndarray, min_gap_steps: int, start: np.ndarray,
@@ -125,7 +125,7 @@ def choose_channel(t: int, key: np.ndarray, d: DemandState, p: DemandParams,
     return street[:n]
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def end_offstreet_stays(t: int, status: np.ndarray, until: np.ndarray, home: np.ndarray,
                         rec: tuple) -> None:
     """Off-street users whose stay is over come back to the street market (idle)."""

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numba import njit
 
 from brusim.io import fsync
 from brusim.model.codes import EVENT_NAMES, EventType
+from brusim.model.jit import kernel, rule
 
 _NO_OTHER = np.zeros(0, np.int64)  # events without an "other" column value (-1)
 SCHEMA = pa.schema(
@@ -231,7 +231,7 @@ def _empty_columns(rows: int) -> tuple[np.ndarray, ...]:
             np.empty(rows, np.int32), np.empty(rows, np.int32))
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def write_events(steps: np.ndarray, types: np.ndarray, nodes: np.ndarray, agents: np.ndarray,
                  others: np.ndarray, start: int, step: int, etype: int, node: np.ndarray,
                  agent: np.ndarray, other: np.ndarray) -> None:
@@ -245,7 +245,7 @@ def write_events(steps: np.ndarray, types: np.ndarray, nodes: np.ndarray, agents
         others[start + k] = other[k] if other.shape[0] else -1
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def emit(ev: tuple, step: int, etype: int, node: np.ndarray, agent: np.ndarray,
          other: np.ndarray) -> None:
     """Append events of one type (``EventLog.add``; ``other`` empty: -1) to the event sink."""

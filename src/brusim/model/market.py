@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
+from brusim.model.jit import kernel, rule
 from brusim.model.sorting import sorted_ints
 
 N_MARKETS = 60  # word-of-mouth market list size
@@ -94,7 +94,7 @@ def choose_markets(xy32: tuple[np.ndarray, np.ndarray], origin: np.ndarray, mark
                         exclude, race)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def pick_markets(origins: np.ndarray, markets: np.ndarray, strength: np.ndarray,
                  x32: np.ndarray, y32: np.ndarray, radius32: np.float32, decay32: np.float32,
                  exclude_origin: np.ndarray, race: np.ndarray) -> np.ndarray:
@@ -122,7 +122,7 @@ def pick_markets(origins: np.ndarray, markets: np.ndarray, strength: np.ndarray,
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def mark_sold(sites: np.ndarray, mask: np.ndarray, marked: np.ndarray, count: np.ndarray
               ) -> None:
     """Note the nodes in ``sites`` as sold at since the last market-list refresh: ``mask`` per
@@ -134,7 +134,7 @@ def mark_sold(sites: np.ndarray, mask: np.ndarray, marked: np.ndarray, count: np
             count[0] += 1
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def market_candidates(market_nodes: np.ndarray, mask: np.ndarray, marked: np.ndarray,
                       count: np.ndarray) -> np.ndarray:
     """The current market list and the nodes sold at since the last refresh (`mark_sold`),
@@ -145,7 +145,7 @@ def market_candidates(market_nodes: np.ndarray, mask: np.ndarray, marked: np.nda
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def clear_marks(mask: np.ndarray, marked: np.ndarray, count: np.ndarray) -> None:
     """Forget the nodes noted by `mark_sold`."""
     for k in range(count[0]):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
@@ -29,6 +28,7 @@ from brusim.model.codes import (
     TREATMENT,
 )
 from brusim.model.events import emit
+from brusim.model.jit import kernel, rule
 from brusim.model.recorder import record
 from brusim.model.sorting import sorted_ints
 from brusim.model.users import UserState
@@ -97,7 +97,7 @@ class OutreachPlan:
         events.commit()
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def move_workers(t: int, key: np.ndarray, node: np.ndarray, hotspot: np.ndarray,
                  indptr: np.ndarray, indices: np.ndarray, ball_indptr: np.ndarray,
                  ball_indices: np.ndarray, covered: np.ndarray) -> None:
@@ -114,7 +114,7 @@ def move_workers(t: int, key: np.ndarray, node: np.ndarray, hotspot: np.ndarray,
             covered[ball_indices[j]] = True
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def outreach_hits(t: int, key: np.ndarray, u: UserState, covered: np.ndarray, contact_prob: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Users present (searching or lingering, in index order) and the positions among them of
@@ -145,7 +145,7 @@ def outreach_hits(t: int, key: np.ndarray, u: UserState, covered: np.ndarray, co
     return present, hit[:n_hit]
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def outreach_outcomes(t: int, key: np.ndarray, met: np.ndarray, u: UserState, p: OutreachParams,
                       ev: tuple, rec: tuple) -> None:
     """Users ``met`` are contacted (event, metric) and referred; some enter treatment for an
@@ -172,7 +172,7 @@ def outreach_outcomes(t: int, key: np.ndarray, met: np.ndarray, u: UserState, p:
         u.node[i] = u.home[i]
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def outreach_step(t: int, key: np.ndarray, covered: np.ndarray, cap: int, contact_prob: float,
                   u: UserState, p: OutreachParams, ev: tuple, rec: tuple) -> None:
     """`outreach_hits`, then `outreach_outcomes` for the users hit; beyond ``cap`` contacts,

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.errors import ConfigError
 from brusim.model import rng as rd
@@ -32,6 +31,7 @@ from brusim.model.codes import (
 from brusim.model.courts import CourtParams, prosecute
 from brusim.model.dealers import DealerState, where_active_on_shift
 from brusim.model.events import emit
+from brusim.model.jit import kernel, rule
 from brusim.model.recorder import record
 from brusim.model.strategies import Strategy
 from brusim.model.world import Fields
@@ -365,7 +365,7 @@ class Deployment:
 # ------------------------------------------------------------------ compiled rules
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def posts_within(node: int, indptr: np.ndarray, indices: np.ndarray, posts_at: np.ndarray,
                  first_only: bool) -> int:
     """Units posted within the ball (CSR ``indptr``/``indices``) of ``node``; balls are
@@ -379,7 +379,7 @@ def posts_within(node: int, indptr: np.ndarray, indices: np.ndarray, posts_at: n
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def police_exposure(s: Posting, presence: Presence, fields: Fields, p: PoliceParams) -> None:
     """Decay the remembered exposures and add this step's police presence, in place:
     ``presence *= decay_risk``, then each unit adds its deterrence at every node of the sight
@@ -400,7 +400,7 @@ def police_exposure(s: Posting, presence: Presence, fields: Fields, p: PolicePar
         presence.posts_at[node] += 1
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def group_node(g: int, u: float, nodes: np.ndarray, cum: np.ndarray, end: np.ndarray,
                index: np.ndarray) -> int:
     """`PatrolSampler.draw` of one node of group ``g`` by the uniform ``u``.
@@ -424,7 +424,7 @@ def group_node(g: int, u: float, nodes: np.ndarray, cum: np.ndarray, end: np.nda
     return nodes[min(lo, end[g] - 1)]
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def draw_patrol_posts(key: np.ndarray, t: int, posts: np.ndarray, cols: np.ndarray,
                       units: np.ndarray, group: np.ndarray, nodes: np.ndarray, cum: np.ndarray,
                       end: np.ndarray, index: np.ndarray) -> None:
@@ -437,7 +437,7 @@ def draw_patrol_posts(key: np.ndarray, t: int, posts: np.ndarray, cols: np.ndarr
             posts[r, cols[k]] = group_node(group[k], u, nodes, cum, end, index)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def police_step(t: int, key: np.ndarray, s: Posting, presence: Presence, fields: Fields,
                 d: DealerState, on_shift: np.ndarray, p: PoliceParams, courts: CourtParams,
                 used: int, ev: tuple, rec: tuple) -> tuple[np.ndarray, int]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from numba import njit
 
 from brusim.model.codes import METRIC_INDEX, METRICS, STATE_METRICS
+from brusim.model.jit import kernel, rule
 
 INDEX = METRIC_INDEX  # metric name -> column
 _NO_WEIGHTS = np.zeros(0)  # one scalar weight for every entry
@@ -170,7 +170,7 @@ def area_signatures(membership: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return signature, np.asarray(membership[:, first].todense(), dtype=np.float64)
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def accumulate(totals: np.ndarray, signature: np.ndarray, nodes: np.ndarray, metric: int,
                n_metrics: int, weight: float, weights: np.ndarray) -> None:
     """``totals[signature[node] * n_metrics + metric] += weight`` for each of ``nodes``, in
@@ -183,7 +183,7 @@ def accumulate(totals: np.ndarray, signature: np.ndarray, nodes: np.ndarray, met
             totals[signature[nodes[k]] * n_metrics + metric] += weight
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def record(rec: tuple, metric: int, nodes: np.ndarray, weight: float) -> None:
     """Add ``weight`` at each of ``nodes`` for ``metric`` (``Recorder.add`` with a scalar)."""
     totals, signature, region_now, n_metrics = rec
@@ -193,7 +193,7 @@ def record(rec: tuple, metric: int, nodes: np.ndarray, weight: float) -> None:
     accumulate(totals, signature, nodes, metric, n_metrics, weight, _NO_WEIGHTS)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def fold_areas(values: np.ndarray, by_signature: np.ndarray, pair_area: np.ndarray,
                pair_signature: np.ndarray, pair_weight: np.ndarray) -> None:
     """``values[area] += by_signature[signature] * weight`` for each (area, signature, weight)

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
+from brusim.model.jit import kernel, rule
 from brusim.model.sorting import stable_argsort
 
 _M0 = np.uint64(0xD2E7470EE14C6C93)  # Philox4x64 multipliers (Random123)
@@ -144,38 +145,38 @@ def _bits(typingctx, key, purpose, t, who, k):
     return types.uint64(key, purpose, t, who, k), codegen
 
 
-@njit(cache=True, inline="always")
+@rule(inline=True)
 def uniform(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
     """A uniform draw in [0, 1) (53 bits, as numpy's ``Generator.random``)."""
     return np.float64(_bits(key, purpose, t, who, k) >> np.uint64(11)) * _TO_DOUBLE
 
 
-@njit(cache=True, inline="always")
+@rule(inline=True)
 def uniform_open(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
     """A uniform draw in (0, 1): never 0, never 1."""
     return (np.float64(_bits(key, purpose, t, who, k) >> np.uint64(11)) + 0.5) * _TO_DOUBLE
 
 
-@njit(cache=True, inline="always")
+@rule(inline=True)
 def exponential(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
     """An Exp(1) draw (inversion)."""
     return -np.log((np.float64(_bits(key, purpose, t, who, k) >> np.uint64(11)) + 0.5)
                    * _TO_DOUBLE)
 
 
-@njit(cache=True, inline="always")
+@rule(inline=True)
 def gumbel(key: np.ndarray, purpose: int, t: int, who: int, k: int) -> float:
     """A standard Gumbel draw (inversion)."""
     return -np.log(-np.log((np.float64(_bits(key, purpose, t, who, k) >> np.uint64(11)) + 0.5)
                            * _TO_DOUBLE))
 
 
-@njit(cache=True, inline="always")
+@rule(inline=True)
 def _to_open_unit(bits: np.uint64) -> float:
     return (np.float64(bits >> np.uint64(11)) + 0.5) * _TO_DOUBLE
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def open_row(key: np.ndarray, purpose: int, t: int, who: int, out: np.ndarray) -> None:
     """``out[k] = uniform_open(key, purpose, t, who, k)`` for every k, one block per four."""
     n = out.shape[0]
@@ -192,7 +193,7 @@ def open_row(key: np.ndarray, purpose: int, t: int, who: int, out: np.ndarray) -
             out[k + 3] = _to_open_unit(c3)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def uniforms(key: np.ndarray, purpose: int, t: int, who: np.ndarray) -> np.ndarray:
     """One uniform per entry of ``who`` (k = 0)."""
     out = np.empty(who.shape[0])
@@ -201,14 +202,14 @@ def uniforms(key: np.ndarray, purpose: int, t: int, who: np.ndarray) -> np.ndarr
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def order(key: np.ndarray, purpose: int, t: int, items: np.ndarray) -> np.ndarray:
     """``items`` in a random order keyed by each item (sorted by its own uniform, ties by
     position): whether an item comes before another does not depend on the rest."""
     return items[stable_argsort(uniforms(key, purpose, t, items))]
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def successes(key: np.ndarray, purpose: int, t: int, who: np.ndarray, trials: np.ndarray,
               prob: float) -> np.ndarray:
     """Binomial(``trials[i]``, ``prob``) per entry of ``who``, as counted Bernoulli draws

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.errors import ConfigError
 from brusim.model import rng as rd
 from brusim.model.codes import D_ROOM_ORDER
+from brusim.model.jit import rule
 from brusim.model.sorting import stable_argsort
 
 
@@ -68,7 +68,7 @@ def build_rooms(cfg, smap, clock, origin: int = 0, intervention_step: int | None
     return state, schedule
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def room_admissions(t: int, key: np.ndarray, buyers: np.ndarray, sites: np.ndarray,
                     willing: np.ndarray, open_now: np.ndarray, rooms: RoomState, reach_m: float
                     ) -> np.ndarray:

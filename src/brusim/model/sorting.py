@@ -8,12 +8,13 @@ a fraction of that and give the same results (a sorted array of integers is uniq
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from brusim.model.jit import rule
 
 _GAPS = (701, 301, 132, 57, 23, 10, 4, 1)  # Ciura's gap sequence
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def sorted_ints(values: np.ndarray) -> np.ndarray:
     """A sorted copy of the integer array ``values`` (``np.sort``; Shell sort, for the few
     hundred entries the kernels sort)."""
@@ -30,7 +31,7 @@ def sorted_ints(values: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def left_position(sorted_values: np.ndarray, value: int) -> int:
     """``np.searchsorted(sorted_values, value)``: the first position whose entry is not less
     than ``value``."""
@@ -47,7 +48,7 @@ def left_position(sorted_values: np.ndarray, value: int) -> int:
 _RUN = 16  # insertion-sorted runs before merging
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def stable_argsort(values: np.ndarray) -> np.ndarray:
     """``np.argsort(values, kind="stable")`` for a 1-d array without NaN: the positions that
     sort ``values``, ties in their original order (a bottom-up merge sort; a stable order is

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import (
@@ -54,6 +53,7 @@ from brusim.model.demand import (
     searches_ended,
 )
 from brusim.model.events import emit
+from brusim.model.jit import kernel, rule
 from brusim.model.market import MarketView, mark_sold, pick_markets
 from brusim.model.police import Presence, posts_within
 from brusim.model.recorder import record
@@ -248,7 +248,7 @@ def speeds_m_per_step(beh, step_minutes: float) -> tuple[float, float]:
 # ------------------------------------------------------------------ compiled rules
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def where_equal_due(status: np.ndarray, value: int, when: np.ndarray, t: int) -> np.ndarray:
     """``((status == value) & (when <= t)).nonzero()[0]``."""
     out = np.empty(status.shape[0], np.int64)
@@ -260,7 +260,7 @@ def where_equal_due(status: np.ndarray, value: int, when: np.ndarray, t: int) ->
     return out[:k]
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def scan_users(t: int, u: UserState, presence: Presence) -> tuple[np.ndarray, np.ndarray]:
     """Users' timed transitions of one step, in one pass.
 
@@ -292,7 +292,7 @@ def scan_users(t: int, u: UserState, presence: Presence) -> tuple[np.ndarray, np
     return cand[:nc], arr[:na]
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndarray,
                   sellers_at: np.ndarray, noise: np.ndarray, avoid_police: bool,
                   presence: Presence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -327,7 +327,7 @@ def busiest_sites(origins: np.ndarray, padded: np.ndarray, seller_nodes: np.ndar
     return site, count, ok
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _seller_at_site(selling: np.ndarray, seller_nodes: np.ndarray, sites: np.ndarray,
                     u: np.ndarray, n_sellers: np.ndarray) -> np.ndarray:
     """For each sale at ``sites``, the ``floor(u * n_sellers)``-th seller there, counting
@@ -344,14 +344,14 @@ def _seller_at_site(selling: np.ndarray, seller_nodes: np.ndarray, sites: np.nda
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _add_in_ball(field: np.ndarray, padded: np.ndarray, node: int, weight: float) -> None:
     """``field[padded[node]] += weight`` (the padding slot of ``field`` takes the sentinel)."""
     for j in range(padded.shape[1]):
         field[padded[node, j]] += weight
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def purchases(t: int, u: UserState, buyers: np.ndarray, sites: np.ndarray,
               n_sellers: np.ndarray, draws: tuple, public_cut: np.ndarray, in_room: np.ndarray,
               failed: np.ndarray, sellers: tuple, fields: tuple, market_padded: np.ndarray,
@@ -398,7 +398,7 @@ def purchases(t: int, u: UserState, buyers: np.ndarray, sites: np.ndarray,
     return dealer, public, failed_at
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def travel_steps(a: int, b: int, w: UserWorld, p: UserParams) -> int:
     """Steps from node ``a`` to ``b``: ceil(straight-line distance × circuity / speed), at least
     1; walking speed up to ``transit_above_m``, transit beyond (metres per step)."""
@@ -406,7 +406,7 @@ def travel_steps(a: int, b: int, w: UserWorld, p: UserParams) -> int:
     return np.int64(d / (p.transit_m if d > p.transit_above_m else p.walk_m)) + 1
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def set_out(t: int, u: UserState, start: np.ndarray, fresh: np.ndarray, picks: np.ndarray,
             failed: np.ndarray, failed_at: np.ndarray, w: UserWorld, p: UserParams) -> None:
     """New searchers (``start``) and failed ones (``failed``, at ``failed_at``) head out.
@@ -443,7 +443,7 @@ def set_out(t: int, u: UserState, start: np.ndarray, fresh: np.ndarray, picks: n
 FOREVER = np.int64(2**62)  # a step never reached
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _end_treatments(t: int, key: np.ndarray, u: UserState, relapse_prob: float,
                     recovered_steps: float) -> None:
     """Treatments that end now: relapse (idle, craving again) or recovery, which lasts an
@@ -469,7 +469,7 @@ def _end_treatments(t: int, key: np.ndarray, u: UserState, relapse_prob: float,
         u.ready[i] = t
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _cravings(t: int, key: np.ndarray, cand: np.ndarray, rate: float, factor: np.ndarray,
               status: np.ndarray) -> np.ndarray:
     """The candidates who start craving now: probability ``rate`` each, times the user's
@@ -490,7 +490,7 @@ def _cravings(t: int, key: np.ndarray, cand: np.ndarray, rate: float, factor: np
     return start
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _head_out(t: int, key: np.ndarray, u: UserState, start: np.ndarray, failed: np.ndarray,
               failed_at: np.ndarray, market: MarketView, w: UserWorld, p: UserParams) -> None:
     """New searchers stay loyal to their last market or ask word of mouth; failed ones look
@@ -535,7 +535,7 @@ def _head_out(t: int, key: np.ndarray, u: UserState, start: np.ndarray, failed: 
     set_out(t, u, start, fresh, picks, failed, failed_at, w, p)
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def _nodes_of(status: np.ndarray, value: int, node: np.ndarray) -> np.ndarray:
     """``node`` of the users whose status is ``value``, in index order."""
     n = 0
@@ -550,7 +550,7 @@ def _nodes_of(status: np.ndarray, value: int, node: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def users_step(t: int, key: np.ndarray, u: UserState, presence: Presence, w: UserWorld,
                fields: tuple, sellers: tuple, public_cut: np.ndarray, rooms: RoomState,
                open_now: np.ndarray, rate: float, market: MarketView, p: UserParams,

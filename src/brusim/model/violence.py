@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.model import rng as rd
 from brusim.model.codes import D_VIOLENCE, EV_VIOLENT_INCIDENT, M_VIOLENT_INCIDENTS
 from brusim.model.dealers import DealerState
 from brusim.model.events import emit
+from brusim.model.jit import kernel, rule
 from brusim.model.recorder import record
 from brusim.model.sorting import left_position, sorted_ints
 
@@ -34,7 +34,7 @@ def grid_cells(smap, cell_m: float) -> np.ndarray:
     return gx * (gy.max() + 1) + gy
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Cells where sellers of at least two crews stand (sorted), and how many crews each holds.
@@ -62,7 +62,7 @@ def contested_cells(cells: np.ndarray, crews: np.ndarray, n_crews: int
     return out_cell[:m], out_k[:m]
 
 
-@njit(cache=True, error_model="numpy")
+@rule
 def violence_odds(t: int, selling: np.ndarray, seller_nodes: np.ndarray, cell: np.ndarray,
                   d: DealerState, p: ViolenceParams) -> tuple[np.ndarray, np.ndarray]:
     """Contested cells (sorted) and the probability of an incident in each this step:
@@ -86,7 +86,7 @@ def violence_odds(t: int, selling: np.ndarray, seller_nodes: np.ndarray, cell: n
     return contested, prob
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def violence_step(t: int, key: np.ndarray, selling: np.ndarray, seller_nodes: np.ndarray,
                   cell: np.ndarray, d: DealerState, p: ViolenceParams, ev: tuple, rec: tuple
                   ) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from brusim.errors import ConfigError
 from brusim.map import StreetMap
 from brusim.model.clock import Clock
+from brusim.model.jit import kernel, rule
 from brusim.model.spatial import Ball, node_xy32
 
 FOOTFALL_RADIUS_M = 300.0  # station footfall spreads this far (also in brusim.config.validate)
@@ -42,7 +42,7 @@ class Balls(NamedTuple):
     contact: Ball  # users an outreach worker meets (behaviour.outreach.contact_radius_m)
 
 
-@njit(cache=True, inline="always")
+@rule(inline=True)
 def perceived_risk(presence: np.ndarray, arrest_memory: np.ndarray, node: int,
                    half_saturation: float) -> float:
     """The risk a seller perceives at ``node`` before its own tolerance: exposure (police seen
@@ -51,7 +51,7 @@ def perceived_risk(presence: np.ndarray, arrest_memory: np.ndarray, node: int,
     return e / (e + half_saturation)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def decay_fields(sales: np.ndarray, unserved: np.ndarray, demand_near: np.ndarray,
                  factor: float) -> None:
     """``sales *= factor; unserved *= factor; demand_near *= factor`` in one pass."""
