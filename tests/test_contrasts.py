@@ -126,3 +126,12 @@ def test_level_interval_and_weekly_bands_never_dip_below_zero():
     assert (band["lo"] >= 0).all() and (band["lo"] <= band["mean"]).all()
     assert band.loc[1].tolist() == [0.0, 0.0, 0.0]
     assert band.loc[2].tolist() == [5.0, 5.0, 5.0]  # one seed: the mean, no band
+
+
+def test_the_difference_interval_never_implies_a_negative_count():
+    # one event a seed in business as usual; the scenario removes it in three seeds, adds 3 in one
+    c = paired_contrast([0, 0, 0, 4], [1, 1, 1, 1])
+    half = stats.t.ppf(0.975, 3) * np.std([-1, -1, -1, 3], ddof=1) / 2
+    assert c.difference == 0.0 and c.difference_hi == pytest.approx(half)
+    assert c.difference_lo == -1.0  # not -half (-3.2): fewer than no events is impossible
+    assert c.small_base

@@ -234,9 +234,13 @@ def test_the_statement_says_plainly_what_the_cap_left_undecided():
                     "headlines cannot be decided at \u00b11%; undecided: hotspot_strategy "
                     "region transactions (+1.2% [\u22120.8%, +3.1%])")
     small = table([False, True], [5]).assign(small_base=True, baseline_mean=6.4,
-                                             scenario_mean=7.6)
-    assert "(from about 6 to 8 a window, a small base: +1.2% [" in pr.statement(
-        small, auto=True, target_half_width=0.1, cap=5)
+                                             scenario_mean=7.6, difference=1.2,
+                                             difference_lo=-7.5, difference_hi=4.9)
+    said = pr.statement(small, auto=True, target_half_width=0.1, cap=5)
+    # a small base in events, never as a percentage
+    assert ("(from about 6.4 to 7.6 a window, a small base: +1.2 [\u22127.5, +4.9] events)"
+            in said)
+    assert "%" not in said.split("undecided:")[1]
     assert pr.statement(table([True, True], [5, 10]), auto=True, target_half_width=0.1,
                         cap=20) == ("replications=auto: 10 seeds per scenario (2 rounds); "
                                     "every headline is decided")

@@ -6,7 +6,8 @@ so the unit of replication is the seed and an effect is read from per-seed total
 (scenario) and ``b_i`` (baseline) of a count over the same area and weeks:
 
 - **difference** ``mean(s - b)`` with a t interval over seeds (counts per window: it may be
-  negative, a change of a count);
+  negative, a change of a count), cut at ``-mean(b)``: a scenario cannot remove more events
+  than business as usual has;
 - **ratio of sums** ``R = sum(s) / sum(b)``, so ``R - 1`` is the relative change, with an
   interval on the log scale: by the delta method, ``log R`` has the standard error of
   ``s_i / mean(s) - b_i / mean(b)`` over seeds divided by the square root of their number, and
@@ -106,7 +107,8 @@ def paired_contrast(scenario: ArrayLike, baseline: ArrayLike, level: float = 0.9
     if n >= 2:
         t = _t(level, n)
         half = t * float(diff.std(ddof=1)) / math.sqrt(n)
-        d_lo, d_hi = d_mean - half, d_mean + half
+        # a scenario cannot have fewer than no events: the interval stops at -baseline
+        d_lo, d_hi = max(d_mean - half, -b_mean), d_mean + half
     ratio = s_mean / b_mean if b_mean > 0 else nan
     if n >= 2 and b_mean > 0:
         if s_mean > 0:

@@ -62,8 +62,9 @@ def cell_contrasts(sales: pd.DataFrame, cells: np.ndarray, scenario: str, baseli
     mean = diff.mean()
     half = (float(stats.t.ppf(0.5 + level / 2, n - 1)) * diff.std(ddof=1) / math.sqrt(n) if n >= 2
             else pd.Series(np.nan, index=diff.columns))
+    floor = -per.loc[baseline].loc[seeds].mean()  # no cell loses more than it had
     out = pd.DataFrame({"cell": diff.columns.astype(np.int64), "difference": mean.to_numpy(),
-                        "difference_lo": (mean - half).to_numpy(),
+                        "difference_lo": np.maximum(mean - half, floor).to_numpy(),
                         "difference_hi": (mean + half).to_numpy()})
     out["clear"] = (out["difference_lo"] > 0) | (out["difference_hi"] < 0)
     return out

@@ -123,11 +123,19 @@ def _pct(x: float) -> str:
 
 def describe(row: pd.Series | dict) -> str:
     """``hotspot_strategy region-wide transactions (+1.2% [−0.8%, +3.1%])``; on a small base
-    the counts first (``from about 6 to 8 a window, a small base: ...``)."""
-    counts = (f"from about {row['baseline_mean']:,.0f} to {row['scenario_mean']:,.0f} a window, "
-              "a small base: " if row.get("small_base", False) else "")
-    return (f"{row['scenario']} {row['label']} ({counts}{_pct(row['estimate'])} "
+    the counts and their difference in events instead of a percentage (``from about 6.0 to
+    8.0 a window, a small base: +2.0 [−0.5, +4.5] events``)."""
+    if row.get("small_base", False) or not math.isfinite(float(row["estimate"])):
+        return (f"{row['scenario']} {row['label']} (from about {row['baseline_mean']:,.1f} to "
+                f"{row['scenario_mean']:,.1f} a window, a small base: "
+                f"{_count(row['difference'])} [{_count(row['difference_lo'])}, "
+                f"{_count(row['difference_hi'])}] events)")
+    return (f"{row['scenario']} {row['label']} ({_pct(row['estimate'])} "
             f"[{_pct(row['lo'])}, {_pct(row['hi'])}])")
+
+
+def _count(x: float) -> str:
+    return f"{x:+,.1f}".replace("-", "\u2212") if math.isfinite(x) else "n/a"
 
 
 def statement(table: pd.DataFrame, auto: bool, target_half_width: float,
