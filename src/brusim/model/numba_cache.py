@@ -100,7 +100,7 @@ def announce_compilation() -> None:
         return
     where = f"cached in {folder}" if folder is not None else "not cached: no writable folder"
     print(f"brusim: compiling the model's kernels, once per version (about 15 s with two "
-          f"cores, 25-35 s with one; {where})", file=sys.stderr, flush=True)
+          f"cores, about 30 s with one; {where})", file=sys.stderr, flush=True)
 
 
 def _prune(keep: Path) -> None:

@@ -1,6 +1,6 @@
 """Compile the phase kernels in parallel processes the first time a source version runs.
 
-Compiling the five phase kernels (and the rules they call) takes 35-45 s in one process, on one
+Compiling the five phase kernels (and the rules they call) takes ~30 s in one process, on one
 core, almost all of it in `users_step` and `dealers_step`. numba's compiler holds a global lock,
 so threads cannot share the work; processes can, because every process writes the compiled
 kernel into the same keyed on-disk cache (`brusim.model.numba_cache`).
@@ -32,13 +32,12 @@ from pathlib import Path
 import numpy as np
 from numba.core import config
 
-# Compile seconds of each phase alone in one process (numba's compile events, 2026-12-04,
-# after the draws became straight-line code): only their order matters, the costliest taken
-# first. "schedule" is the step's own small kernels (market list, decay, recorder,
-# recruitment); "records" the small kernels the first steps call from Python (event rows,
-# stock stays).
-PHASE_COST = {"users": 9.5, "dealers": 6.3, "outreach": 4.0, "police": 4.5, "violence": 2.8,
-              "schedule": 1.0, "records": 0.4}
+# Seconds each phase took to compile on a fresh install (2 processes on 2 cores, 2026-12-04,
+# timed around each claimed phase): only their order matters, the costliest taken first.
+# "schedule" is the step's own small kernels (market list, decay, recorder, recruitment);
+# "records" the small kernels the first steps call from Python (event rows, stock stays).
+PHASE_COST = {"users": 10.5, "dealers": 6.8, "police": 3.0, "outreach": 2.2, "violence": 2.0,
+              "schedule": 0.6, "records": 0.2}
 
 
 def phase_kernels() -> dict:
