@@ -83,19 +83,46 @@ def nodes_table(counts_per_seed: dict[int, np.ndarray], scenario="baseline") -> 
     return pd.DataFrame(rows)
 
 
-def test_concentration_pass_and_fail():
-    n = 100  # top 5% = 5 nodes
-    concentrated = np.zeros(n)
-    concentrated[:5] = 60.0
-    concentrated[5:45] = 1.0  # 300 of 340 at the top 5 nodes
-    spread = np.ones(n)  # 5 of 100
-    s = spec(0.5, 1.0)
-    good = pt.concentration(nodes_table({0: concentrated, 1: concentrated}), n, s,
-                            scenario="baseline")[0]
-    assert good.value == pytest.approx(300 / 340) and good.passed
-    bad = pt.concentration(nodes_table({0: spread, 1: spread}), n, s, scenario="baseline")[0]
-    assert bad.value == pytest.approx(0.05) and not bad.passed
-    assert bad.distance == pytest.approx(0.45)
+def test_concentration_follows_the_law_and_fails_both_ways():
+    """Weisburd's bandwidth: half the transactions at 2.1-6% of the street nodes. Dealing at a
+    handful of corners fails (too concentrated), dealing spread evenly fails (too spread); a
+    city-like distribution passes. The random-allocation reference is given alongside."""
+    n = 1000
+    specs = {"places_for_half": spec(0.021, 0.06), "places_for_quarter": spec(0.004, 0.016)}
+    law = np.zeros(n)
+    law[:10] = 100.0    # 1,000 transactions at 1% of the nodes: 25% of 4,000
+    law[10:40] = 1000.0 / 30  # 1,000 more at the next 3%: 50% at 4% of the nodes
+    law[40:] = 2000.0 / 960   # the rest over every other node
+    law = law[np.argsort(np.random.default_rng(1).random(n))]  # anywhere on the map
+    corners = np.zeros(n)
+    corners[[3, 17]] = 500.0
+    spread = np.ones(n)
+    half, quarter = pt.concentration(nodes_table({0: law, 1: law}), n, specs,
+                                     scenario="baseline")
+    assert half.value == pytest.approx(0.04) and half.passed and half.robust
+    assert quarter.value == pytest.approx(0.01) and quarter.passed
+    assert "random allocation would need" in half.detail
+    few = pt.concentration(nodes_table({0: corners}), n, specs, scenario="baseline")
+    assert few[0].value == pytest.approx(0.001) and not few[0].passed  # too concentrated
+    even = pt.concentration(nodes_table({0: spread}), n, specs, scenario="baseline")
+    assert even[0].value == pytest.approx(0.5) and not even[0].passed  # too spread
+    assert even[0].distance == pytest.approx(0.44)  # 0.5 - 0.06, in units of the scale (1)
+    void = pt.concentration(nodes_table({0: law}).iloc[0:0], n, specs, scenario="baseline")
+    assert [c.passed for c in void] == [False, False]
+
+
+def test_places_for_share_and_what_chance_gives():
+    from brusim.analysis.displacement import places_for_share, random_places_for_share
+
+    assert places_for_share([10, 0, 0, 0]) == 0.25
+    assert places_for_share([1, 1, 1, 1]) == 0.5
+    assert places_for_share([2, 2, 0, 0]) == 0.25  # exactly half at the first
+    assert places_for_share([5, 3, 2, 0], 0.75) == 0.5
+    assert math.isnan(places_for_share([0, 0]))
+    # few events over many places look concentrated by chance (Bernasco & Steenbeek 2017)
+    assert random_places_for_share(100, 1000) < 0.06
+    assert random_places_for_share(100_000, 1000) > 0.45
+    assert random_places_for_share(100, 1000) == random_places_for_share(100, 1000)
 
 
 def test_midi_plan_directions():
@@ -269,8 +296,8 @@ def test_validate_on_the_synthetic_city_writes_the_table(tmp_path):
     md = (out / "table.md").read_text()
     assert "| pattern | check | target |" in md and md.count("PASS") + md.count("FAIL") >= 14
     assert "checks pass" in proc.stdout
-    conc = table.set_index(["pattern", "check"]).loc[("concentration", "share_top")]
-    assert 0.05 < conc["value"] <= 1.0 and conc["n"] == 2
+    conc = table.set_index(["pattern", "check"]).loc[("concentration", "places_for_half")]
+    assert 0.0 < conc["value"] <= 0.5 and conc["n"] == 2
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["places"] == "synthetic"
 

@@ -20,8 +20,7 @@ def evaluate(tables: dict[str, pd.DataFrame], book: PatternBook, names: list[str
         spec = book.patterns[name]
         o, c = spec.options, spec.checks
         if name == "concentration":
-            out += pt.concentration(nodes, smap.n_nodes, c["share_top"], scenario=spec.arms[0],
-                                    top_share=float(o.get("top_share", 0.05)),
+            out += pt.concentration(nodes, smap.n_nodes, c, scenario=spec.arms[0],
                                     window=str(o.get("window", "after")))
         elif name == "midi_plan":
             target = smap.hotspots.index(places.target)
