@@ -15,6 +15,7 @@ from brusim.analysis.displacement import (
     interpret_wdq,
     mean_ci,
     paired_difference_ci,
+    places_for_share,
     total_net_effect,
     wdd,
     wdq,
@@ -183,11 +184,14 @@ def emerging_hotspots(nodes: pd.DataFrame, listed_nodes_near: np.ndarray, thresh
 
 
 def concentration(nodes: pd.DataFrame, n_nodes: int, top_share: float = 0.05) -> pd.DataFrame:
-    """Share of events at the top ``top_share`` of all street nodes, per run and window."""
+    """Share of events at the top ``top_share`` of all street nodes, and the fractions of nodes
+    holding half and a quarter of them (the law of crime concentration), per run and window."""
     rows = []
     for (scen, seed, window), g in nodes.groupby(["scenario", "seed", "window"], observed=True):
         counts = np.zeros(n_nodes)
         counts[g["node"].to_numpy()] = g["count"].to_numpy()
         rows.append({"scenario": scen, "seed": seed, "window": window,
-                     "share_top": concentration_share(counts, top_share)})
+                     "share_top": concentration_share(counts, top_share),
+                     "places_for_half": places_for_share(counts, 0.5),
+                     "places_for_quarter": places_for_share(counts, 0.25)})
     return pd.DataFrame(rows)
