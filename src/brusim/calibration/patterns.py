@@ -103,8 +103,8 @@ class Check:
     ci_lo: float
     ci_hi: float
     n: int
-    passed: bool
-    robust: bool  # the whole CI lies in the band
+    passed: bool  # the whole 95% CI lies in the band (no interval, one seed: never)
+    estimate_in_band: bool  # the mean alone lies in the band
     distance: float  # normalised distance of the mean outside the band (0 inside, nan if nan)
     detail: str = ""
 
@@ -136,10 +136,11 @@ def _judged(pattern: str, name: str, spec: CheckSpec, estimate: tuple[float, flo
             n: int, detail: str) -> Check:
     mean, lo, hi = estimate
     band = spec.band
-    passed = band.contains(mean)
-    robust = passed and band.contains(lo) and band.contains(hi)
+    in_band = band.contains(mean)
+    # equivalence-style: a check passes when its whole 95% interval lies in the band
+    passed = in_band and band.contains(lo) and band.contains(hi)
     dist = band.distance(mean, spec.log)
-    return Check(pattern, name, spec.target, band.text(), mean, lo, hi, n, passed, robust,
+    return Check(pattern, name, spec.target, band.text(), mean, lo, hi, n, passed, in_band,
                  dist / spec.scale if math.isfinite(dist) else math.nan, detail)
 
 

@@ -131,18 +131,21 @@ def value_text(row) -> str:
 
 
 def markdown_table(table: pd.DataFrame, book: PatternBook | None = None) -> str:
-    """The checks as a Markdown table: pattern, check, target, value [95% CI], pass, robust."""
-    lines = ["| pattern | check | target | model: estimate [95% CI] | band | pass | CI in band |",
+    """The checks as a Markdown table: pattern, check, target, value [95% CI], pass (the whole
+    interval in the band), and whether the estimate alone is."""
+    lines = ["| pattern | check | target | model: estimate [95% CI] | band | pass (CI in band) | "
+             "estimate in band |",
              "|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         title = r["title"] if "title" in r else r["pattern"]
         target = " ".join(str(r["target"]).split()).replace("|", "/")
         lines.append(f"| {title} | {r['check']} | {target} | {value_text(r)} | {r['band']} | "
-                     f"{'PASS' if r['passed'] else 'FAIL'} | {'yes' if r['robust'] else 'no'} |")
+                     f"{'PASS' if r['passed'] else 'FAIL'} | "
+                     f"{'yes' if r['estimate_in_band'] else 'no'} |")
     n_pass = int(table["passed"].sum())
     lines.append("")
-    lines.append(f"{n_pass} of {len(table)} checks pass (estimate inside the band); "
-                 f"{int(table['robust'].sum())} with the whole 95% CI inside.")
+    lines.append(f"{n_pass} of {len(table)} checks pass (the whole 95% CI inside the band); "
+                 f"{int(table['estimate_in_band'].sum())} have the estimate inside.")
     notes = [f"- {r['pattern']}/{r['check']}: {r['detail']}" for _, r in table.iterrows()
              if r["detail"]]
     if notes:
