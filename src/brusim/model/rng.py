@@ -22,10 +22,11 @@ model's state makes it matter (the user is idle in one run and in treatment in a
 `stream_key` makes the 128-bit key from the seed; `uniform`, `uniform_open`, `exponential`,
 `gumbel` are the compiled scalar draws, `open_row` a row of them for one agent; `uniforms`,
 `order` and `successes` the vectorised ones kernels and Python share (`Draws` binds the key and
-the step for Python code). A Philox block costs ~15 ns (the 64-bit multiplies are single machine
-instructions, `_mulhi`), about five times numpy's PCG64 draw: a whole 26-week run takes ~1.2x
-as long as with the sequential streams it replaced (docs/performance.md), the price of exact
-pairing.
+the step for Python code). `philox` and the draws' bits are numba intrinsics that emit the ten
+rounds as LLVM instructions (`_philox_ir`; each 64-bit multiply one machine instruction), so a
+draw compiles in milliseconds at each call site and inlines into it. A Philox block costs ~15 ns,
+about five times numpy's PCG64 draw: a whole 26-week run takes ~1.2x as long as with the
+sequential streams it replaced (docs/performance.md), the price of exact pairing.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def philox(typingctx, key, c0, c1, c2, c3):
 @intrinsic
 def _bits(typingctx, key, purpose, t, who, k):
     """Word ``k % 4`` of the block at counter (k // 4, who, t, purpose): a block serves four
-    consecutive k (`uniform_row`)."""
+    consecutive k (`open_row`)."""
     _check_key(key)
     given = (purpose, t, who, k)
 
