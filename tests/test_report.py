@@ -597,3 +597,30 @@ def test_the_html_brief_opens_with_the_answer_table(reports: dict[str, list[Path
         assert html.escape(slide.title) in first
         value, verdict = slide.table.rows[0][1].split("\n", 1)
         assert f"{html.escape(value)} <small>· {html.escape(verdict)}</small>" in first
+
+
+def test_the_limits_say_when_dealing_is_more_concentrated_than_crime_is(results_dir: Path,
+                                                                         monkeypatch) -> None:
+    """The brief's limits quote the runs' own concentration when it falls below the law's
+    bandwidth (half of crime at 2.1-6% of streets), and say nothing of it otherwise."""
+    from brusim.reports import answer
+
+    res = load_results(results_dir)
+    table = pd.read_parquet(results_dir / "concentration.parquet")
+    assert {"places_for_half", "places_for_quarter"} <= set(table.columns)
+    real = answer.pd.read_parquet
+
+    def with_share(share: float):
+        def read(path, *args, **kwargs):
+            df = real(path, *args, **kwargs)
+            if Path(path).name == "concentration.parquet":
+                df = df.assign(places_for_half=share)
+            return df
+        return read
+
+    monkeypatch.setattr(answer.pd, "read_parquet", with_share(0.0008))
+    said = " ".join(answer.limits(res, "en"))
+    assert "half of the street transactions of business as usual take place at 0.08% of" in said
+    assert "0,08 %" in " ".join(answer.limits(res, "fr"))
+    monkeypatch.setattr(answer.pd, "read_parquet", with_share(0.04))
+    assert "street corners" not in " ".join(answer.limits(res, "en"))

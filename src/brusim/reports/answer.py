@@ -242,11 +242,21 @@ def precision_line(res: Results, lang: str) -> str | None:
 
 
 def limits(res: Results, lang: str) -> list[str]:
-    """What no number in this brief can tell: the model's fixed demand, the spin-up's verdict
-    and the placebo."""
+    """What no number in this brief can tell: how far demand and supply respond, how
+    concentrated the model's dealing is, the spin-up's verdict and the placebo."""
     precision = precision_line(res, lang)
     lines = [*([precision] if precision else []), tr("answer_comparative", lang),
-             tr("answer_fixed_demand", lang)]
+             tr("answer_demand_limits", lang)]
+    conc = res.path / "concentration.parquet"
+    if conc.is_file():  # the law of crime concentration: half of crime at 2.1-6% of streets
+        table = pd.read_parquet(conc)
+        base = table[(table["scenario"] == res.baseline) & (table["window"] == "after")]
+        if "places_for_half" in base and base["places_for_half"].notna().any():
+            share = float(base["places_for_half"].mean())
+            if share < 0.021:
+                lines.append(tr("answer_concentration_limit", lang,
+                                pct=format_number(100 * share, lang, 2)))
+
     spin = res.path / "spinup.parquet"
     if spin.is_file():
         table = pd.read_parquet(spin)
