@@ -263,32 +263,35 @@ def concentration_share(counts: ArrayLike, top_share: float = 0.05) -> float:
     The number of top units is ceil(top_share * n), at least 1 (n = number of finite
     counts; non-finite entries are ignored). nan when the total is zero or there are no units.
     """
-    if not 0.0 < top_share <= 1.0:
-        raise ValueError(f"top_share must be in (0, 1], got {top_share!r}")
-    x = _arr(counts).ravel()
-    x = x[np.isfinite(x)]
-    total = float(x.sum())
-    if x.size == 0 or total == 0.0:
+    x = _busiest_first(counts, top_share, "top_share")
+    if x is None:
         return math.nan
     # round() guards against e.g. 0.07 * 100 == 7.000000000000001 -> ceil 8
     k = min(x.size, max(1, math.ceil(round(top_share * x.size, 9))))
-    top = np.sort(x)[::-1][:k]
-    return float(top.sum()) / total
+    return float(x[:k].sum()) / float(x.sum())
+
+
+def _busiest_first(counts: ArrayLike, share: float, name: str) -> np.ndarray | None:
+    """The finite ``counts``, largest first; None when there are none or they sum to zero.
+    ``share`` (called ``name``) must lie in (0, 1]."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {share!r}")
+    x = _arr(counts).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0 or float(x.sum()) == 0.0:
+        return None
+    return np.sort(x)[::-1]
 
 
 def places_for_share(counts: ArrayLike, share: float = 0.5) -> float:
     """The smallest fraction of units that together hold at least ``share`` of the total: the
     measure of the law of crime concentration (Weisburd 2015: 50% of crime at 2.1-6.0% of a
     city's street segments, 25% at 0.4-1.6%). nan when the total is zero or there are no units."""
-    if not 0.0 < share <= 1.0:
-        raise ValueError(f"share must be in (0, 1], got {share!r}")
-    x = _arr(counts).ravel()
-    x = x[np.isfinite(x)]
-    total = float(x.sum())
-    if x.size == 0 or total == 0.0:
+    x = _busiest_first(counts, share, "share")
+    if x is None:
         return math.nan
-    held = np.cumsum(np.sort(x)[::-1])
-    k = int(np.searchsorted(held, share * total * (1.0 - 1e-12))) + 1
+    held = np.cumsum(x)
+    k = int(np.searchsorted(held, share * held[-1] * (1.0 - 1e-12))) + 1
     return k / x.size
 
 
